@@ -1,0 +1,480 @@
+package main
+
+// Integration tests: the built binary against ECS-like tasks on a real Docker
+// Engine (see dockerenv_test.go), and under a real mackerel-agent.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	gaugeMetrics = []string{
+		"runtime.goroutine_num",
+		"memory.memory_alloc", "memory.memory_sys", "memory.memory_stack",
+		"heap.heap_sys", "heap.heap_idle", "heap.heap_inuse", "heap.heap_released",
+		"gc.gc_per_second", "gc.gc_pause_per_second",
+		"objects.heap_objects",
+	}
+	diffMetrics = []string{
+		"runtime.cgo_call_num",
+		"operation.memory_lookups", "operation.memory_mallocs", "operation.memory_frees",
+		"gc.gc_num",
+		"allocation.memory_total_alloc",
+	}
+	keyRE = regexp.MustCompile(`^[-a-zA-Z0-9_.]+$`)
+)
+
+const (
+	scrapeTimeout = 2 * time.Second
+	// A run with hung targets must end within --timeout plus this margin.
+	runMargin = 1500 * time.Millisecond
+)
+
+type result struct {
+	stdout, stderr string
+	code           int
+	elapsed        time.Duration
+}
+
+// runPlugin runs the built plugin with args and extra environment entries.
+func runPlugin(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pluginBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	default:
+		t.Fatalf("running %s: %v", pluginBin, err)
+	}
+	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+		t.Errorf("stderr shows a crash:\n%s", r.stderr)
+	}
+	return r
+}
+
+// clusterArgs are the options of a plugin run over this run's tasks.
+func clusterArgs(tempfile string) []string {
+	return []string{
+		"--docker-host", dockerHost,
+		"--label", "com.amazonaws.ecs.cluster=" + cluster,
+		"--timeout", scrapeTimeout.String(),
+		"--tempfile", tempfile,
+	}
+}
+
+// parseMetrics checks that every stdout line is `key\tvalue\tepoch` with a
+// valid key, a number and a current time, and returns the values by key.
+func parseMetrics(t *testing.T, stdout string) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	now := time.Now().Unix()
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Errorf("not key<TAB>value<TAB>epoch: %q", line)
+			continue
+		}
+		if !keyRE.MatchString(f[0]) {
+			t.Errorf("key %q does not match %s", f[0], keyRE)
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			t.Errorf("value of %s: %v", f[0], err)
+		}
+		epoch, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || epoch < now-60 || epoch > now+1 {
+			t.Errorf("epoch of %s is %q, want about %d", f[0], f[2], now)
+		}
+		if _, dup := m[f[0]]; dup {
+			t.Errorf("key %s printed twice", f[0])
+		}
+		m[f[0]] = v
+	}
+	return m
+}
+
+func keysFor(ports []string, metrics ...[]string) []string {
+	var keys []string
+	for _, p := range ports {
+		for _, ms := range metrics {
+			for _, name := range ms {
+				keys = append(keys, "gostats."+p+"."+name)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func portsOf(tasks []task) []string {
+	var ports []string
+	for _, tk := range tasks {
+		ports = append(ports, tk.port)
+	}
+	return ports
+}
+
+func assertKeys(t *testing.T, got map[string]float64, want []string) {
+	t.Helper()
+	if g := sortedKeys(got); !slices.Equal(g, want) {
+		t.Errorf("metric keys:\n got  %q\n want %q", g, want)
+	}
+}
+
+// assertWarnings checks that stderr has exactly one scrape warning per broken
+// task, naming its URL, container name and short id.
+func assertWarnings(t *testing.T, stderr string, broken []task) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(l, "warning: scrape") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != len(broken) {
+		t.Errorf("%d scrape warnings, want %d:\n%s", len(lines), len(broken), stderr)
+	}
+	for _, tk := range broken {
+		prefix := fmt.Sprintf("warning: scrape http://127.0.0.1:%s/stats (container %s %s): ", tk.port, tk.name, tk.shortID())
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				n++
+				if tk.mode == "error" && !strings.Contains(l, "500") {
+					t.Errorf("warning for the 500 task does not say 500: %q", l)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d warnings starting %q, want 1; stderr:\n%s", n, prefix, stderr)
+		}
+	}
+}
+
+func assertPositive(t *testing.T, m map[string]float64, ports []string) {
+	t.Helper()
+	for k, v := range m {
+		if v < 0 {
+			t.Errorf("%s = %f, negative", k, v)
+		}
+	}
+	for _, p := range ports {
+		if k := "gostats." + p + ".memory.memory_sys"; m[k] <= 0 {
+			t.Errorf("%s = %f, want > 0", k, m[k])
+		}
+	}
+}
+
+// TestScrapeRuns runs the plugin over healthy and broken tasks three times
+// with one state file: gauges first, then diffs, then across a task replaced
+// on the same host port.
+func TestScrapeRuns(t *testing.T) {
+	needDocker(t)
+	tempfile := filepath.Join(t.TempDir(), "state")
+	var lastRun time.Time
+	run := func(t *testing.T) (map[string]float64, result) {
+		t.Helper()
+		// the state file helper ignores runs less than 1 s apart
+		time.Sleep(time.Until(lastRun.Add(1100 * time.Millisecond)))
+		r := runPlugin(t, nil, clusterArgs(tempfile)...)
+		lastRun = time.Now()
+		t.Logf("run took %v", r.elapsed)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0; stderr:\n%s", r.code, r.stderr)
+		}
+		if max := scrapeTimeout + runMargin; r.elapsed >= max {
+			t.Errorf("run took %v, want < %v (hung targets must not hold the run)", r.elapsed, max)
+		}
+		assertWarnings(t, r.stderr, broken)
+		return parseMetrics(t, r.stdout), r
+	}
+
+	ok := t.Run("first run: gauges only", func(t *testing.T) {
+		m, _ := run(t)
+		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics))
+		assertPositive(t, m, portsOf(healthy))
+	})
+	ok = ok && t.Run("second run: gauges and diffs", func(t *testing.T) {
+		m, _ := run(t)
+		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics, diffMetrics))
+		assertPositive(t, m, portsOf(healthy))
+	})
+	ok = ok && t.Run("task replaced on the same host port", func(t *testing.T) {
+		old := healthy[0]
+		if out, err := docker(context.Background(), "rm", "-f", old.id); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		nt, err := startTask(old.family, "ok", old.port+":8080", 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		healthy[0] = nt
+		if nt.port != old.port {
+			t.Fatalf("new task on port %s, want %s", nt.port, old.port)
+		}
+		if err := waitAnswers(nt); err != nil {
+			t.Fatal(err)
+		}
+
+		m, _ := run(t)
+		want := append(keysFor(portsOf(healthy), gaugeMetrics), keysFor(portsOf(healthy[1:]), diffMetrics)...)
+		slices.Sort(want)
+		assertKeys(t, m, want) // the replaced port's counters start over: no diffs yet
+		assertPositive(t, m, portsOf(healthy))
+
+		m, _ = run(t)
+		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics, diffMetrics))
+		assertPositive(t, m, portsOf(healthy))
+	})
+	_ = ok
+}
+
+func TestMetaMode(t *testing.T) {
+	r := runPlugin(t, []string{"MACKEREL_AGENT_PLUGIN_META=1"},
+		"--docker-host", dockerHost, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	head, body, _ := strings.Cut(r.stdout, "\n")
+	if head != "# mackerel-agent-plugin" {
+		t.Fatalf("first line %q, want %q", head, "# mackerel-agent-plugin")
+	}
+	var meta struct {
+		Graphs map[string]struct {
+			Label   string `json:"label"`
+			Unit    string `json:"unit"`
+			Metrics []struct {
+				Name  string `json:"name"`
+				Label string `json:"label"`
+			} `json:"metrics"`
+		} `json:"graphs"`
+	}
+	if err := json.Unmarshal([]byte(body), &meta); err != nil {
+		t.Fatalf("meta JSON: %v\n%s", err, body)
+	}
+	var graphs, covered []string
+	for key, g := range meta.Graphs {
+		graphs = append(graphs, key)
+		if !strings.HasPrefix(g.Label, "Gostats ") || strings.Contains(g.Label, "#") {
+			t.Errorf("graph %s label %q, want \"Gostats <Name>\"", key, g.Label)
+		}
+		if g.Unit == "" {
+			t.Errorf("graph %s has no unit", key)
+		}
+		for _, mt := range g.Metrics {
+			covered = append(covered, strings.Replace(key, "#", "1234", 1)+"."+mt.Name)
+		}
+	}
+	slices.Sort(graphs)
+	wantGraphs := []string{"gostats.#.allocation", "gostats.#.gc", "gostats.#.heap", "gostats.#.memory",
+		"gostats.#.objects", "gostats.#.operation", "gostats.#.runtime"}
+	if !slices.Equal(graphs, wantGraphs) {
+		t.Errorf("graphs %q, want %q", graphs, wantGraphs)
+	}
+	// every key the plugin emits is defined exactly once
+	slices.Sort(covered)
+	if want := keysFor([]string{"1234"}, gaugeMetrics, diffMetrics); !slices.Equal(covered, want) {
+		t.Errorf("graph metrics cover\n %q\nwant\n %q", covered, want)
+	}
+}
+
+func TestList(t *testing.T) {
+	needDocker(t)
+	r := runPlugin(t, nil, append(clusterArgs(filepath.Join(t.TempDir(), "state")), "--list")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != len(healthy)+len(broken) {
+		t.Errorf("%d lines, want %d:\n%s", len(lines), len(healthy)+len(broken), r.stdout)
+	}
+	for _, tk := range append(append([]task{}, healthy...), broken...) {
+		var f []string
+		for _, l := range lines {
+			if g := strings.Fields(l); len(g) > 0 && g[0] == tk.name {
+				f = g
+			}
+		}
+		if len(f) < 5 {
+			t.Errorf("no line for %s:\n%s", tk.name, r.stdout)
+			continue
+		}
+		if want := []string{tk.name, tk.shortID(), tk.family, "127.0.0.1:" + tk.port}; !slices.Equal(f[:4], want) {
+			t.Errorf("line for %s starts %q, want %q", tk.name, f[:4], want)
+		}
+		if tk.mode == "ok" {
+			if _, err := time.ParseDuration(strings.Join(f[5:], "")); f[4] != "ok" || len(f) != 6 || err != nil {
+				t.Errorf("healthy %s: %q, want `ok <latency>`", tk.name, f[4:])
+			}
+		} else if f[4] != "error:" || len(f) < 6 {
+			t.Errorf("broken %s (%s): %q, want `error: <cause>`", tk.name, tk.mode, f[4:])
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	needDocker(t)
+	var web []task
+	for _, tk := range healthy {
+		if tk.family == familyWeb {
+			web = append(web, tk)
+		}
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []task
+	}{
+		{"name selects one task", []string{"--name", healthy[1].name}, healthy[1:2]},
+		{"family web", []string{"--label", "com.amazonaws.ecs.task-definition-family=" + familyWeb}, web},
+		{"family api", []string{"--label", "com.amazonaws.ecs.task-definition-family=" + familyAPI}, []task{healthy[2]}},
+		{"name and cluster label", []string{"--name", healthy[2].name, "--label", "com.amazonaws.ecs.cluster=" + cluster}, healthy[2:3]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--docker-host", dockerHost, "--timeout", "2s",
+				"--tempfile", filepath.Join(t.TempDir(), "state")}, tt.args...)
+			r := runPlugin(t, nil, args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+			}
+			assertKeys(t, parseMetrics(t, r.stdout), keysFor(portsOf(tt.want), gaugeMetrics))
+			assertWarnings(t, r.stderr, nil)
+		})
+	}
+}
+
+func TestDaemonUnreachable(t *testing.T) {
+	const addr = "unix:///nonexistent/docker.sock"
+	r := runPlugin(t, nil, "--docker-host", addr, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing", r.stdout)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "/nonexistent/docker.sock") {
+		t.Errorf("stderr %q, want one line naming %s", r.stderr, addr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := runPlugin(t, nil, "--version")
+	if r.code != 0 || r.stdout != "mackerel-plugin-ecs-gostats itest\n" {
+		t.Errorf("--version: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestMackerelAgentOnce runs the plugin as a metrics plugin of a real
+// mackerel-agent (`once` prints what it would post and posts nothing).
+func TestMackerelAgentOnce(t *testing.T) {
+	agent := os.Getenv("MACKEREL_AGENT_BIN")
+	if agent == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but MACKEREL_AGENT_BIN is not; run `make test`")
+		}
+		t.Skip("MACKEREL_AGENT_BIN is not set; run `make test`, which builds mackerel-agent")
+	}
+	needDocker(t)
+
+	dir := t.TempDir()
+	command, _ := json.Marshal([]string{pluginBin,
+		"--docker-host", dockerHost,
+		"--label", "com.amazonaws.ecs.cluster=" + cluster,
+		"--timeout", scrapeTimeout.String(),
+		"--tempfile", filepath.Join(dir, "state"),
+	})
+	conf := fmt.Sprintf(`apikey = "dummy"
+apibase = "http://127.0.0.1:9"
+pidfile = %q
+root = %q
+cloud_platform = "none"
+
+[plugin.metrics.ecs-gostats]
+command = %s
+`, filepath.Join(dir, "pid"), dir, command)
+	confFile := filepath.Join(dir, "mackerel-agent.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, agent, "once", "-conf", confFile)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, stderr.String())
+	}
+	t.Logf("mackerel-agent once took %v", time.Since(start))
+
+	// stdout is one JSON document: {"host": {...}, "metrics": {"Values": [{"Values": {key: {"Value": v}}}]}}
+	var out struct {
+		Metrics struct {
+			Values []struct {
+				Values map[string]struct{ Value float64 }
+			}
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("mackerel-agent output: %v\n%s", err, stdout.String())
+	}
+	custom := map[string]float64{}
+	for _, vs := range out.Metrics.Values {
+		for k, v := range vs.Values {
+			if strings.HasPrefix(k, "custom.") {
+				custom[k] = v.Value
+			}
+		}
+	}
+	var want []string
+	for _, k := range keysFor(portsOf(healthy), gaugeMetrics) {
+		want = append(want, "custom."+k)
+	}
+	assertKeys(t, custom, want)
+	for _, tk := range healthy {
+		if k := "custom.gostats." + tk.port + ".memory.memory_sys"; custom[k] <= 0 {
+			t.Errorf("%s = %f, want > 0", k, custom[k])
+		}
+	}
+	if t.Failed() {
+		t.Logf("mackerel-agent stderr:\n%s", stderr.String())
+	}
+}

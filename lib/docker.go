@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -49,6 +49,11 @@ func (t Target) Addr() string {
 	return net.JoinHostPort(t.Host, fmt.Sprint(t.HostPort))
 }
 
+// URL is the stats endpoint of the target.
+func (t Target) URL(scheme, path string) string {
+	return scheme + "://" + t.Addr() + path
+}
+
 // containerLister is the one Docker Engine call discovery needs.
 type containerLister interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
@@ -64,8 +69,9 @@ type Discovery struct {
 
 // Targets lists the running containers matching d with one ContainerList
 // call (filters are applied by the daemon) and returns one target per
-// distinct published host TCP port, sorted by host port.
-func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Target, error) {
+// distinct published host TCP port, sorted by host port, and a warning for
+// each port skipped because another container already publishes it.
+func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Target, []string, error) {
 	args := filters.NewArgs(filters.Arg("status", "running"))
 	for _, n := range d.Names {
 		args.Add("name", n)
@@ -75,37 +81,46 @@ func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Targe
 	}
 	containers, err := lister.ContainerList(ctx, container.ListOptions{Filters: args})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return d.targetsFrom(containers), nil
+	targets, warnings := d.targetsFrom(containers)
+	return targets, warnings, nil
 }
 
 // targetsFrom turns a /containers/json answer into targets. A port bound on
 // both 0.0.0.0 and :: is one target; UDP and unpublished ports are skipped.
-func (d Discovery) targetsFrom(containers []container.Summary) []Target {
-	var targets []Target
-	seen := map[uint16]bool{}
+// Metric keys name the host port, so a port number another container already
+// publishes (on another host IP) is skipped with a warning.
+func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target, warnings []string) {
+	owner := map[uint16]string{}
 	for _, c := range containers {
 		for _, p := range c.Ports {
-			if p.Type != "tcp" || p.PublicPort == 0 || seen[p.PublicPort] {
+			if p.Type != "tcp" || p.PublicPort == 0 {
 				continue
 			}
 			if d.ContainerPort != 0 && p.PrivatePort != d.ContainerPort {
 				continue
 			}
-			seen[p.PublicPort] = true
+			name := containerName(c)
+			if first, ok := owner[p.PublicPort]; ok {
+				if first != name {
+					warnings = append(warnings, fmt.Sprintf("host port %d of container %s skipped: container %s publishes it too", p.PublicPort, name, first))
+				}
+				continue
+			}
+			owner[p.PublicPort] = name
 			targets = append(targets, Target{
 				ContainerID:   c.ID,
-				ContainerName: containerName(c),
 				Family:        c.Labels[labelFamily],
 				Host:          d.hostFor(p.IP),
+				ContainerName: name,
 				HostPort:      p.PublicPort,
 				PrivatePort:   p.PrivatePort,
 			})
 		}
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].HostPort < targets[j].HostPort })
-	return targets
+	return targets, warnings
 }
 
 func (d Discovery) hostFor(bindIP string) string {
@@ -143,16 +158,27 @@ func explainDockerError(host string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrPermission):
 		hint = "permission denied: run as root or as a user in the docker group"
-	case errors.Is(err, fs.ErrNotExist):
-		hint = "socket not found: is dockerd running? set --docker-host if it listens elsewhere"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		hint = "connection refused: is dockerd running? set --docker-host if it listens elsewhere"
 	case errors.Is(err, context.DeadlineExceeded):
 		hint = "no answer in time: the daemon is hung or overloaded"
+	case client.IsErrConnectionFailed(err) && socketMissing(host):
+		hint = "socket not found: is dockerd running? set --docker-host if it listens elsewhere"
+	case client.IsErrConnectionFailed(err):
+		hint = "connection refused: is dockerd running? set --docker-host if it listens elsewhere"
 	default:
 		hint = oneLine(err.Error())
 	}
 	return fmt.Errorf("cannot list containers at %s: %s", host, hint)
+}
+
+// socketMissing tells whether host is a unix socket path that does not exist
+// (the Docker client reports it as any other failed connection).
+func socketMissing(host string) bool {
+	path, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		return false
+	}
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func oneLine(s string) string {

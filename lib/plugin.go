@@ -76,10 +76,13 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	targets, err := discover(ctx, opts)
+	targets, warnings, err := discover(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	results := scrapeAll(ctx, newHTTPClient(opts.Timeout), targets, opts)
 	if opts.List {
@@ -143,18 +146,18 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	return opts, 0, false
 }
 
-func discover(ctx context.Context, opts options) ([]Target, error) {
+func discover(ctx context.Context, opts options) ([]Target, []string, error) {
 	dc, err := newDockerClient(opts.DockerHost, opts.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("docker host %s: %w", opts.DockerHost, err)
+		return nil, nil, fmt.Errorf("docker host %s: %w", opts.DockerHost, err)
 	}
 	defer dc.Close()
 	d := Discovery{Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort, Host: opts.Host}
-	targets, err := d.Targets(ctx, dc)
+	targets, warnings, err := d.Targets(ctx, dc)
 	if err != nil {
-		return nil, explainDockerError(opts.DockerHost, err)
+		return nil, nil, explainDockerError(opts.DockerHost, err)
 	}
-	return targets, nil
+	return targets, warnings, nil
 }
 
 // result is one target's scrape: its values, or the error naming it.
@@ -166,7 +169,8 @@ type result struct {
 }
 
 // scrapeAll scrapes every target, at most opts.Concurrency at once, and
-// returns the results in target order.
+// returns the results in target order. A target still waiting for a slot
+// when ctx ends is reported as not scraped.
 func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts options) []result {
 	results := make([]result, len(targets))
 	sem := make(chan struct{}, opts.Concurrency)
@@ -175,8 +179,16 @@ func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts opti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+			}
+			if expired(ctx) {
+				err := fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", opts.Concurrency)
+				results[i] = result{target: t, err: scrapeError(t, opts, err)}
+				return
+			}
 			results[i] = scrape(ctx, hc, t, opts)
 		}()
 	}
@@ -184,22 +196,32 @@ func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts opti
 	return results
 }
 
+// expired tells whether ctx has ended, by its deadline on the clock too: a
+// connection deadline can fire a moment before ctx.Done is closed.
+func expired(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(deadline)
+}
+
 func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result {
-	u := opts.Scheme + "://" + t.Addr() + opts.Path
 	start := time.Now()
-	values, err := fetchStats(ctx, hc, u)
+	values, err := fetchStats(ctx, hc, t.URL(opts.Scheme, opts.Path))
 	r := result{target: t, values: values, latency: time.Since(start)}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err // the URL is named below already
+			err = ue.Err // the URL is named by scrapeError
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s", opts.Timeout)
 		}
-		r.err = fmt.Errorf("scrape %s (container %s %s): %w", u, t.ContainerName, t.ShortID(), err)
+		r.err = scrapeError(t, opts, err)
 	}
 	return r
+}
+
+func scrapeError(t Target, opts options, err error) error {
+	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(opts.Scheme, opts.Path), t.ContainerName, t.ShortID(), err)
 }
 
 func printList(w io.Writer, results []result) {

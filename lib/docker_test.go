@@ -1,0 +1,235 @@
+package mpecsgostats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// loadContainers reads a real /containers/json answer captured from dockerd
+// (filters label=com.amazonaws.ecs.cluster=capture, status=running).
+func loadContainers(t testing.TB, name string) []container.Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []container.Summary
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestTargetsFrom(t *testing.T) {
+	containers := loadContainers(t, "containers.json")
+	// What the capture holds, as docker ps shows it:
+	//   ecs-metrics-1-metrics  127.0.0.2:32768->8080/tcp
+	//   ecs-agent              8080/tcp (not published)
+	//   ecs-admin-1-admin      127.0.0.1:32768->8080/tcp (same port number as metrics)
+	//   ecs-worker-4-worker    8080/tcp (not published)
+	//   ecs-statsd-2-statsd    0.0.0.0 and [::]:32772->8080/tcp, 32768->8125/udp
+	//   ecs-api-7-api          0.0.0.0 and [::]:32771->8080/tcp, 32770->9090/tcp
+	//   ecs-web-3-web          0.0.0.0 and [::]:32769->8080/tcp
+	metrics := Target{ContainerID: "7c3d15ed6b9a", ContainerName: "ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901", Family: "metrics", Host: "127.0.0.2", HostPort: 32768, PrivatePort: 8080}
+	web := Target{ContainerID: "d6f4005db94f", ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601", Family: "web", Host: "127.0.0.1", HostPort: 32769, PrivatePort: 8080}
+	api9090 := Target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32770, PrivatePort: 9090}
+	api8080 := Target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32771, PrivatePort: 8080}
+	statsd := Target{ContainerID: "69e95580c7d3", ContainerName: "ecs-statsd-2-statsd-b1c2d3e4f5a6b7c8d901", Family: "statsd", Host: "127.0.0.1", HostPort: 32772, PrivatePort: 8080}
+	conflict := "host port 32768 of container ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101 skipped: container ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901 publishes it too"
+
+	withHost := func(host string, ts ...Target) []Target {
+		for i := range ts {
+			ts[i].Host = host
+		}
+		return ts
+	}
+	tests := []struct {
+		name     string
+		d        Discovery
+		want     []Target
+		warnings []string
+	}{
+		{"every published tcp port once", Discovery{}, []Target{metrics, web, api9090, api8080, statsd}, []string{conflict}},
+		{"one container port", Discovery{ContainerPort: 8080}, []Target{metrics, web, api8080, statsd}, []string{conflict}},
+		{"a port no container publishes", Discovery{ContainerPort: 9999}, nil, nil},
+		{"--host overrides the binding", Discovery{ContainerPort: 9090, Host: "::1"}, withHost("::1", api9090), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warnings := tt.d.targetsFrom(containers)
+			for i := range got {
+				got[i].ContainerID = got[i].ShortID()
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("targets:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if !reflect.DeepEqual(warnings, tt.warnings) {
+				t.Errorf("warnings:\n got %q\nwant %q", warnings, tt.warnings)
+			}
+		})
+	}
+}
+
+func TestTargetAddr(t *testing.T) {
+	for _, tt := range []struct {
+		host string
+		want string
+	}{
+		{"127.0.0.1", "127.0.0.1:32768"},
+		{"::1", "[::1]:32768"},
+	} {
+		if got := (Target{Host: tt.host, HostPort: 32768}).Addr(); got != tt.want {
+			t.Errorf("Addr() with host %s = %s, want %s", tt.host, got, tt.want)
+		}
+	}
+}
+
+// recordingLister stands in for the daemon to see what discovery asks it.
+type recordingLister struct {
+	calls []container.ListOptions
+	reply []container.Summary
+}
+
+func (l *recordingLister) ContainerList(_ context.Context, o container.ListOptions) ([]container.Summary, error) {
+	l.calls = append(l.calls, o)
+	return l.reply, nil
+}
+
+func TestTargetsPassesFiltersToDaemon(t *testing.T) {
+	l := &recordingLister{reply: loadContainers(t, "containers.json")}
+	d := Discovery{Names: []string{"ecs-web"}, Labels: []string{"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"}}
+	targets, _, err := d.Targets(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.calls) != 1 {
+		t.Fatalf("ContainerList called %d times, want 1", len(l.calls))
+	}
+	o := l.calls[0]
+	if o.All {
+		t.Error("All = true: exited containers would be listed")
+	}
+	for key, want := range map[string][]string{
+		"status": {"running"},
+		"name":   {"ecs-web"},
+		"label":  {"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"},
+	} {
+		got := o.Filters.Get(key)
+		if !sameSet(got, want) {
+			t.Errorf("filter %s = %q, want %q", key, got, want)
+		}
+	}
+	if len(targets) != 5 {
+		t.Errorf("got %d targets, want 5", len(targets))
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, s := range a {
+		m[s] = true
+	}
+	for _, s := range b {
+		if !m[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDaemonFaults runs discovery with the real Docker client against
+// sockets that fail the way a broken or absent dockerd does.
+func TestDaemonFaults(t *testing.T) {
+	dir := t.TempDir()
+
+	// A socket file whose daemon is gone: nothing listens on it.
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+
+	// A daemon that accepts and never answers.
+	hung := filepath.Join(dir, "hung.sock")
+	hl, err := net.Listen("unix", hung)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	go func() {
+		for {
+			c, err := hl.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+
+	tests := []struct {
+		name string
+		host string
+		want string
+	}{
+		{"socket missing", "unix://" + dir + "/missing.sock",
+			"cannot list containers at unix://" + dir + "/missing.sock: socket not found: is dockerd running? set --docker-host if it listens elsewhere"},
+		{"nothing listening", "unix://" + stale,
+			"cannot list containers at unix://" + stale + ": connection refused: is dockerd running? set --docker-host if it listens elsewhere"},
+		{"daemon hung", "unix://" + hung,
+			"cannot list containers at unix://" + hung + ": no answer in time: the daemon is hung or overloaded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := options{DockerHost: tt.host, Timeout: 300 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+			defer cancel()
+			start := time.Now()
+			_, _, err := discover(ctx, opts)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("err = %v\nwant %s", err, tt.want)
+			}
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("discovery took %s with a %s timeout", elapsed, opts.Timeout)
+			}
+		})
+	}
+}
+
+func TestExplainDockerError(t *testing.T) {
+	// Root bypasses socket permissions, so "permission denied" is the error
+	// the dialer returns for a socket the user cannot open.
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: &os.SyscallError{Syscall: "connect", Err: syscall.EACCES}}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("wrapped: %w", denied), "cannot list containers at unix:///var/run/docker.sock: permission denied: run as root or as a user in the docker group"},
+		{errors.New("Error response from daemon: boom\nsecond line"), "cannot list containers at unix:///var/run/docker.sock: Error response from daemon: boom second line"},
+	}
+	for _, tt := range tests {
+		got := explainDockerError(defaultDockerHost, tt.err).Error()
+		if got != tt.want {
+			t.Errorf("explainDockerError(%v)\n got %s\nwant %s", tt.err, got, tt.want)
+		}
+		if strings.Contains(got, "\n") {
+			t.Errorf("more than one line: %q", got)
+		}
+	}
+}

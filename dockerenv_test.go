@@ -1,9 +1,10 @@
 package main
 
-// The integration harness: TestMain builds the plugin and the test app, and,
-// when a Docker daemon answers at $DOCKER_HOST, imports the app as an image and
-// starts ECS-like tasks on dynamic host ports. Everything it creates carries a
-// per-run name prefix and cluster label, and is removed at the end.
+// The integration harness: TestMain builds the plugin; the first test that
+// needs Docker builds the test app, imports it as an image into the daemon at
+// $DOCKER_HOST and starts ECS-like tasks on dynamic host ports. Everything it
+// creates carries a per-run name prefix and cluster label, and TestMain removes
+// it at the end.
 
 import (
 	"bytes"
@@ -17,8 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	// testdata/statsapp serves this handler; go mod tidy skips testdata, so
+	// this import keeps the module in go.mod.
+	_ "github.com/fukata/golang-stats-api-handler"
 )
 
 // task is one container started by the harness.
@@ -35,7 +41,9 @@ func (t task) shortID() string { return t.id[:12] }
 var (
 	pluginBin   string // the built plugin
 	dockerHost  string // where the tasks run
-	dockerSkip  string // why Docker tests skip; empty when Docker is usable
+	dockerOnce  sync.Once
+	dockerSkip  string // why Docker tests skip; empty when a daemon answers
+	dockerErr   error  // setup failure
 	runID       string // unique per test binary run
 	cluster     string // com.amazonaws.ecs.cluster of every task started here
 	image       string // the imported test app image
@@ -66,22 +74,40 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
 		return 1
 	}
-
 	dockerHost = os.Getenv("DOCKER_HOST")
 	if dockerHost == "" {
 		dockerHost = "unix:///var/run/docker.sock"
 	}
+
+	code := m.Run()
+	if cluster != "" {
+		cleanup()
+	}
+	return code
+}
+
+// needDocker starts this run's tasks the first time a test needs them. With
+// no daemon answering it skips the test, or fails it when CI is set.
+func needDocker(t *testing.T) {
+	t.Helper()
+	dockerOnce.Do(func() { dockerErr = startTasks() })
+	if dockerSkip != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but " + dockerSkip)
+		}
+		t.Skip(dockerSkip)
+	}
+	if dockerErr != nil {
+		t.Fatal("integration setup: ", dockerErr)
+	}
+}
+
+func startTasks() error {
 	if out, err := docker(context.Background(), "info", "--format", "{{.ServerVersion}}"); err != nil {
 		dockerSkip = fmt.Sprintf("no Docker daemon answers at %s (%v: %s); run `make test`, which starts one",
 			dockerHost, err, strings.TrimSpace(out))
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "FAIL: CI is set but "+dockerSkip)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, "integration tests skip: "+dockerSkip)
-		return m.Run()
+		return nil
 	}
-
 	b := make([]byte, 4)
 	rand.Read(b)
 	runID = hex.EncodeToString(b)
@@ -90,13 +116,7 @@ func testMain(m *testing.M) int {
 	familyWeb = "itest" + runID + "-web"
 	familyAPI = "itest" + runID + "-api"
 	familyBad = "itest" + runID + "-bad"
-
-	defer cleanup()
-	if err := setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "integration setup:", err)
-		return 1
-	}
-	return m.Run()
+	return setup()
 }
 
 func goBuild(out, pkg string) (string, error) {
@@ -233,13 +253,5 @@ func cleanup() {
 	}
 	if out, err := docker(ctx, "rmi", image); err != nil {
 		fmt.Fprintln(os.Stderr, "cleanup:", err, out)
-	}
-}
-
-// needDocker skips (or, through TestMain, fails in CI) when no daemon answers.
-func needDocker(t *testing.T) {
-	t.Helper()
-	if dockerSkip != "" {
-		t.Skip(dockerSkip)
 	}
 }

@@ -217,24 +217,28 @@ func TestScrapeRuns(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d, want 0; stderr:\n%s", r.code, r.stderr)
 		}
-		if max := scrapeTimeout + runMargin; r.elapsed >= max {
-			t.Errorf("run took %v, want < %v (hung targets must not hold the run)", r.elapsed, max)
+		if limit := scrapeTimeout + runMargin; r.elapsed >= limit {
+			t.Errorf("run took %v, want < %v (hung targets must not hold the run)", r.elapsed, limit)
 		}
 		assertWarnings(t, r.stderr, broken)
 		return parseMetrics(t, r.stdout), r
 	}
 
-	ok := t.Run("first run: gauges only", func(t *testing.T) {
+	if !t.Run("first run: gauges only", func(t *testing.T) {
 		m, _ := run(t)
 		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics))
 		assertPositive(t, m, portsOf(healthy))
-	})
-	ok = ok && t.Run("second run: gauges and diffs", func(t *testing.T) {
+	}) {
+		return
+	}
+	if !t.Run("second run: gauges and diffs", func(t *testing.T) {
 		m, _ := run(t)
 		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics, diffMetrics))
 		assertPositive(t, m, portsOf(healthy))
-	})
-	ok = ok && t.Run("task replaced on the same host port", func(t *testing.T) {
+	}) {
+		return
+	}
+	t.Run("task replaced on the same host port", func(t *testing.T) {
 		old := healthy[0]
 		if out, err := docker(context.Background(), "rm", "-f", old.id); err != nil {
 			t.Fatalf("%v: %s", err, out)
@@ -261,7 +265,6 @@ func TestScrapeRuns(t *testing.T) {
 		assertKeys(t, m, keysFor(portsOf(healthy), gaugeMetrics, diffMetrics))
 		assertPositive(t, m, portsOf(healthy))
 	})
-	_ = ok
 }
 
 func TestMetaMode(t *testing.T) {

@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// maxBodyBytes bounds a stats response; the real handler sends about 1 KiB.
-const maxBodyBytes = 1 << 20
+// maxBodyBytes bounds a stats response: the real handler sends about 1 KiB,
+// 5 KiB pretty-printed with a full gc_pause list. The bound times
+// --concurrency is the most a run holds in bodies.
+const maxBodyBytes = 256 << 10
 
 // errNoStats is returned for JSON that has none of the handler's fields.
 var errNoStats = errors.New("no golang-stats-api-handler fields in response")

@@ -157,7 +157,7 @@ func TestFetchStatsFailures(t *testing.T) {
 	}{
 		{srv.URL + "/error", "unexpected status 500 Internal Server Error"},
 		{srv.URL + "/redirect", "unexpected status 302 Found (redirect to /stats not followed)"},
-		{srv.URL + "/big", "response body exceeds 1048576 bytes"},
+		{srv.URL + "/big", "response body exceeds 262144 bytes"},
 		{srv.URL + "/html", "invalid stats JSON: invalid character '<' looking for beginning of value"},
 		{srv.URL + "/hang", "context deadline exceeded"},
 		{refused, "connect: connection refused"},

@@ -95,14 +95,16 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		}
 	}
 
-	h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix, results: results})
-	h.Tempfile = opts.Tempfile
-	if h.Tempfile == "" {
-		h.Tempfile = defaultTempfile(args)
+	tempfile := opts.Tempfile
+	if tempfile == "" {
+		tempfile = defaultTempfile(args)
 	}
-	if err := forgetReplaced(h.Tempfile, opts.Prefix, results); err != nil {
+	rates, err := prepareState(tempfile, opts.Prefix, results, time.Now())
+	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
+	h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix, results: results, noRates: !rates})
+	h.Tempfile = tempfile
 	h.OutputValues()
 	return 0
 }
@@ -296,6 +298,7 @@ var metricDefs = []metricDef{
 type plugin struct {
 	prefix  string
 	results []result
+	noRates bool // leave out the diff metrics, and so the state file
 }
 
 // containersKey holds, in the helper's state, which container served each
@@ -325,7 +328,7 @@ func (p plugin) GraphDefinition() map[string]mp.Graphs {
 	for _, g := range graphDefs {
 		var metrics []mp.Metrics
 		for _, m := range metricDefs {
-			if m.graph == g.name {
+			if m.graph == g.name && !(m.diff && p.noRates) {
 				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff})
 			}
 		}
@@ -334,25 +337,57 @@ func (p plugin) GraphDefinition() map[string]mp.Graphs {
 	return graphs
 }
 
-// forgetReplaced drops from the helper's state file the values of every host
-// port now served by another container than at the last run: a new task's
-// counters start again from zero, and a rate across two tasks is a lie. The
-// helper then sees no last value for that port and skips its rates once.
-// A missing or unreadable state is left to the helper, which replaces it.
-func forgetReplaced(path, prefix string, results []result) error {
+// prepareState readies the helper's state file for this run and tells
+// whether rates can be reported. Not when the file cannot be written (the
+// helper would exit on saving it) or when another run saved it less than a
+// second ago (the helper would then print nothing at all): gauges are still
+// reported. A missing or corrupt state is left to the helper, which replaces
+// it. The counters of ports now served by another container are forgotten.
+func prepareState(path, prefix string, results []result, now time.Time) (rates bool, err error) {
+	if err := checkWritable(path); err != nil {
+		return false, fmt.Errorf("rates left out: state file not writable: %w", err)
+	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("read state %s: %w", path, err)
+		return false, fmt.Errorf("rates left out: %w", err)
 	}
 	var state map[string]interface{}
 	if json.Unmarshal(b, &state) != nil {
-		return nil
+		return true, nil
 	}
+	if last, ok := state["_lastTime"].(float64); ok && now.Sub(time.Unix(int64(last), 0)) < time.Second {
+		return false, fmt.Errorf("rates left out: another run saved %s less than a second ago", path)
+	}
+	if forgetReplaced(state, prefix, results) {
+		if err := writeFileAtomic(path, state); err != nil {
+			return false, fmt.Errorf("rates left out: %w", err)
+		}
+	}
+	return true, nil
+}
+
+func checkWritable(path string) error {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if errors.Is(statErr, fs.ErrNotExist) {
+		os.Remove(path)
+	}
+	return nil
+}
+
+// forgetReplaced drops from state the values of every host port now served
+// by another container than at the last run: a new task's counters start
+// again from zero, and a rate across two tasks is a lie. The helper then
+// finds no last value for that port and skips its rates once.
+func forgetReplaced(state map[string]interface{}, prefix string, results []result) (changed bool) {
 	last, _ := state[containersKey].(map[string]interface{})
-	changed := false
 	for _, r := range results {
 		port := strconv.Itoa(int(r.target.HostPort))
 		was, ok := last[port].(string)
@@ -367,10 +402,7 @@ func forgetReplaced(path, prefix string, results []result) error {
 			}
 		}
 	}
-	if !changed {
-		return nil
-	}
-	return writeFileAtomic(path, state)
+	return changed
 }
 
 func writeFileAtomic(path string, v interface{}) error {

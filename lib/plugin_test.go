@@ -243,8 +243,9 @@ func output(t *testing.T, state string, results []result) []string {
 	p := plugin{prefix: "gostats", results: results}
 	h := mp.NewMackerelPlugin(p)
 	h.Tempfile = state
-	if err := forgetReplaced(state, p.prefix, results); err != nil {
-		t.Fatal(err)
+	rates, err := prepareState(state, p.prefix, results, time.Now())
+	if err != nil || !rates {
+		t.Fatalf("prepareState: %v, %v", rates, err)
 	}
 	return captureStdout(t, h.OutputValues)
 }

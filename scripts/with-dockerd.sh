@@ -31,12 +31,15 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq docker.io >/dev/null
+	# where the package starts a system daemon, use that one
+	if answers; then exec "$@"; fi
 fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "$0: no Docker daemon answers at $DOCKER_HOST and starting one needs root" >&2
 	exit 1
 fi
 
+# a short path: unix socket paths (ours and containerd's under exec-root) are limited to 108 bytes
 dir=$(mktemp -d /tmp/with-dockerd.XXXXXX)
 log="$dir/dockerd.log"
 dockerd_pid=

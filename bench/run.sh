@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Usage: bench/run.sh   (from the repository root, after `make build`)
+#
+# Full runs of the built plugin, process start to exit, against
+#   loop   the shell loop this plugin replaces: docker ps piped through cut, then
+#          one mackerel-plugin-gostats process per port ($GOSTATS, v0.91.0);
+#   floor  bench/floor: one container list call, parallel GETs, print.
+# Scenarios:
+#   engine   N = $BENCH_REAL_N (30) statsapp tasks on the Docker daemon at
+#            DOCKER_HOST, started as the ECS agent starts them (-p 8080, ECS labels,
+#            a cluster label unique to this run); removed at the end.
+#   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
+#            serving the real stats handler on N loopback ports) behind
+#            bench/dockerapi (a Docker Engine API stand-in replaying
+#            testdata/containers.json's shape scaled to N containers).
+#            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
+# Each program runs once to warm up (and to create its state file), then
+# $BENCH_RUNS (7) times, interleaved, >= 1 s apart (the helper library prints
+# nothing for a state younger than 1 s). The table gives medians.
+#
+# Measured by bench/measure (wait4 rusage): CPU = user + sys of the process and
+# of the children it waited for (the loop's sh, docker, cut and gostats
+# processes); peak RSS = the largest resident set of any one of those
+# processes. Work done by dockerd, docker-proxy or the targets is not counted.
+#
+# Then profiles the plugin at the largest N: CPU and allocations of in-process
+# runs (bench/profile), and package-init cost of the binary (GODEBUG=inittrace=1).
+set -euo pipefail
+
+RUNS=${BENCH_RUNS:-7}
+REAL_N=${BENCH_REAL_N:-30}
+SIZES=${BENCH_SIZES:-100 300 1000}
+LOOP_MAX=${BENCH_LOOP_MAX:-300}
+PLUGIN=$PWD/mackerel-plugin-ecs-gostats
+GOSTATS=${GOSTATS:-$PWD/.cache/bin/mackerel-plugin-gostats}
+
+for f in "$PLUGIN" "$GOSTATS"; do
+	[ -x "$f" ] || { echo "$0: $f missing (make build, make .cache/bin/mackerel-plugin-gostats)" >&2; exit 1; }
+done
+command -v docker >/dev/null || { echo "$0: the docker CLI is needed (apt-get install docker.io)" >&2; exit 1; }
+if [ -z "${DOCKER_HOST:-}" ] || ! docker info >/dev/null 2>&1; then
+	echo "$0: no Docker daemon answers at DOCKER_HOST='${DOCKER_HOST:-}'" >&2
+	exit 1
+fi
+ENGINE_HOST=$DOCKER_HOST
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ecs-gostats-bench.XXXXXX")
+id=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+cluster=ecs-gostats-bench-$id
+image=ecs-gostats-statsapp:bench-$id
+pids=()
+cleanup() {
+	status=$?
+	trap - EXIT INT TERM
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	ids=$(DOCKER_HOST=$ENGINE_HOST docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster")
+	[ -z "$ids" ] || DOCKER_HOST=$ENGINE_HOST docker rm -f $ids >/dev/null || true
+	DOCKER_HOST=$ENGINE_HOST docker rmi "$image" >/dev/null 2>&1 || true
+	rm -rf "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "bench: $*" >&2; }
+
+log "building bench programs and the test app in $work"
+mkdir -p "$work/bin" "$work/img" "$work/state"
+for p in fleet dockerapi floor measure profile; do
+	go build -o "$work/bin/$p" "./bench/$p"
+done
+CGO_ENABLED=0 go build -trimpath -o "$work/img/statsapp" ./testdata/statsapp
+export MACKEREL_PLUGIN_WORKDIR=$work/state # state files of the plugin and of gostats
+export GOSTATS
+
+# measure SCENARIO PROGRAM N CMD...: one run; appends
+# "scenario program N wall cpu rss_kib exit stdout_lines stderr_lines" to results.
+measure() {
+	local scenario=$1 prog=$2 n=$3
+	shift 3
+	: >"$work/m"
+	"$work/bin/measure" -o "$work/m" "$@" >"$work/out" 2>"$work/err"
+	local wall cpu user sys rss rc
+	read -r wall cpu user sys rss rc <"$work/m"
+	echo "$scenario $prog $n $wall $cpu $rss $rc $(wc -l <"$work/out") $(wc -l <"$work/err")" >>"$work/results"
+	if [ "$rc" != 0 ]; then
+		log "$scenario $prog N=$n exited $rc:"
+		head -n 5 "$work/err" >&2
+	fi
+}
+
+# The loop as operators ran it, with the label filter of this run.
+loop_cmd() {
+	echo 'for PORT in $(docker ps --format="{{.Ports}}" --filter '"label=$1"' | cut -f1 -d- | cut -f2 -d:); do "$GOSTATS" -port $PORT -path=/stats -metric-key-prefix=gostats.$PORT; done'
+}
+
+# rounds SCENARIO N WITH_LOOP PLUGIN_ARGS...: warm-up, then RUNS interleaved rounds.
+rounds() {
+	local scenario=$1 n=$2 with_loop=$3
+	shift 3
+	local label=com.amazonaws.ecs.cluster=$cluster
+	local loop
+	loop=$(loop_cmd "$label")
+	"$PLUGIN" "$@" >/dev/null 2>&1 || true
+	"$work/bin/floor" -l "$label" >/dev/null
+	[ "$with_loop" = no ] || sh -c "$loop" >/dev/null 2>&1 || true
+	sleep 1.1
+	for i in $(seq 1 "$RUNS"); do
+		if [ $((i % 2)) = 1 ]; then
+			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
+			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
+		else
+			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
+			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
+		fi
+		[ "$with_loop" = no ] || measure "$scenario" loop "$n" sh -c "$loop"
+		sleep 1.1
+	done
+}
+
+# --- engine: N real tasks on the Docker daemon ---
+log "importing $image and starting $REAL_N tasks (cluster label $cluster)"
+tar -C "$work/img" -cf "$work/app.tar" statsapp
+docker import -c 'ENTRYPOINT ["/statsapp"]' -c 'EXPOSE 8080' "$work/app.tar" "$image" >/dev/null
+for i in $(seq 1 "$REAL_N"); do
+	task=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	docker run -d -p 8080 --name "ecs-bench-$id-web-$i-${task:0:20}" \
+		-l com.amazonaws.ecs.task-definition-family=web -l com.amazonaws.ecs.container-name=web \
+		-l "com.amazonaws.ecs.cluster=$cluster" \
+		-l "com.amazonaws.ecs.task-arn=arn:aws:ecs:ap-northeast-1:123456789012:task/$cluster/$task" \
+		"$image" >/dev/null
+done
+ok=0
+for _ in $(seq 1 60); do
+	ok=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" 2>/dev/null | grep -c ' ok ' || true)
+	[ "$ok" -ge "$REAL_N" ] && break
+	sleep 0.5
+done
+[ "$ok" -ge "$REAL_N" ] || { log "only $ok of $REAL_N tasks answered"; exit 1; }
+loop_ports=$(docker ps --format='{{.Ports}}' --filter "label=com.amazonaws.ecs.cluster=$cluster" | cut -f1 -d- | cut -f2 -d: | sort -n | tr '\n' ' ')
+plugin_ports=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk '{n = split($4, a, ":"); print a[n]}' | sort -n | tr '\n' ' ')
+if [ "$loop_ports" = "$plugin_ports" ]; then
+	log "the loop's docker ps | cut pipeline yields the same $REAL_N ports as the plugin"
+else
+	log "ports differ: loop [$loop_ports] plugin [$plugin_ports]"
+fi
+log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
+rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
+ids=$(docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster")
+docker rm -f $ids >/dev/null
+
+# --- standin: fleet + Docker API stand-in ---
+export DOCKER_HOST=unix://$work/api.sock
+for n in $SIZES; do
+	rm -f "$work/ports" "$work/api.sock"
+	"$work/bin/fleet" -n "$n" -ports "$work/ports" &
+	fleet=$!
+	pids+=("$fleet")
+	for _ in $(seq 1 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
+	"$work/bin/dockerapi" -socket "$work/api.sock" -template testdata/containers.json -ports "$work/ports" 2>/dev/null &
+	api=$!
+	pids+=("$api")
+	for _ in $(seq 1 100); do [ -S "$work/api.sock" ] && break; sleep 0.1; done
+	with_loop=no
+	[ "$n" -gt "$LOOP_MAX" ] || with_loop=yes
+	log "standin: N=$n, $RUNS rounds of plugin, floor$([ $with_loop = no ] || echo ' and loop')"
+	rounds standin "$n" "$with_loop"
+	if [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
+		log "profiling the plugin at N=$n"
+		(cd "$work" && bin/profile -runs 20 -tempfile "$work/state/profile.json" >"$work/profile.txt" 2>"$work/profile.err")
+		go tool pprof -top -nodecount=25 "$work/bin/profile" "$work/cpu.pprof" 2>/dev/null >"$work/cpu.txt" || true
+		go tool pprof -sample_index=alloc_space -top -nodecount=15 "$work/bin/profile" "$work/mem.pprof" 2>/dev/null >"$work/mem.txt" || true
+		GODEBUG=inittrace=1 "$PLUGIN" --version 2>"$work/init.txt" >/dev/null
+	fi
+	kill "$api" "$fleet"
+	wait "$api" "$fleet" 2>/dev/null || true
+	pids=()
+done
+
+# --- table ---
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+col() { awk -v s="$1" -v p="$2" -v n="$3" -v c="$4" '$1 == s && $2 == p && $3 == n {print $c}' "$work/results" | median; }
+
+echo
+echo "Full runs, process start to exit; median of $RUNS runs each (shared 2-core machine: medians, not minima)."
+echo "CPU = user+sys incl. waited-for children; RSS = largest single process; lines = stdout lines."
+echo "x/floor: plugin (or loop) over floor; loop/x: how many times less than the loop."
+printf '%-8s %-7s %5s %9s %9s %9s %7s %7s %8s %8s %8s\n' \
+	scenario program N wall_s cpu_s rss_MiB lines fails x/floor loop/wall loop/cpu
+for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
+	s=${key%%:*} n=${key##*:}
+	floor_wall=$(col "$s" floor "$n" 4)
+	loop_wall=$(col "$s" loop "$n" 4)
+	loop_cpu=$(col "$s" loop "$n" 5)
+	for p in plugin floor loop; do
+		wall=$(col "$s" "$p" "$n" 4)
+		[ -n "$wall" ] || continue
+		cpu=$(col "$s" "$p" "$n" 5)
+		rss=$(col "$s" "$p" "$n" 6)
+		lines=$(col "$s" "$p" "$n" 8)
+		fails=$(awk -v s="$s" -v p="$p" -v n="$n" '$1 == s && $2 == p && $3 == n && $7 != 0' "$work/results" | wc -l)
+		awk -v s="$s" -v p="$p" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" -v l="$lines" -v f="$fails" \
+			-v fw="$floor_wall" -v lw="$loop_wall" -v lc="$loop_cpu" 'BEGIN {
+			xf = (p != "floor" && fw != "") ? sprintf("%.2f", w / fw) : "-"
+			lw2 = (p != "loop" && lw != "") ? sprintf("%.1f", lw / w) : "-"
+			lc2 = (p != "loop" && lc != "") ? sprintf("%.1f", lc / c) : "-"
+			printf "%-8s %-7s %5d %9.3f %9.3f %9.1f %7d %7d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, f, xf, lw2, lc2
+		}'
+	done
+done
+
+if [ -s "$work/cpu.txt" ]; then
+	echo
+	echo "Profile, plugin at N=$(echo $SIZES | awk '{print $NF}'): $(cat "$work/profile.txt")"
+	echo "CPU (top 25, flat):"
+	sed -n '/flat%/,$p' "$work/cpu.txt"
+	echo "Allocated bytes (top 15):"
+	sed -n '/flat%/,$p' "$work/mem.txt"
+	echo "Package init (GODEBUG=inittrace=1, --version run): $(awk '/^init/ {n++; ms += $5; kb += $8} END {printf "%d packages, %.2f ms, %.0f KiB allocated", n, ms, kb / 1024 * 1}' "$work/init.txt")"
+	echo "Slowest inits:"
+	awk '/^init/' "$work/init.txt" | sort -k5 -g -r | head -n 8
+fi

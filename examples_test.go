@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"gopkg.in/yaml.v3"
+)
+
+// pluginCommand is where `mkr plugin install` puts the plugin by default (<prefix>/bin, prefix
+// /opt/mackerel-agent/plugins); the examples run it from there.
+const pluginCommand = "/opt/mackerel-agent/plugins/bin/mackerel-plugin-ecs-gostats"
+
+// exampleRole is the role placeholder shared by the cloud-init and dashboard examples.
+const exampleRole = "myservice:ecs"
+
+// emittedMetrics is every <graph>.<metric> the plugin emits under gostats.<hostport>.
+var emittedMetrics = []string{
+	"runtime.goroutine_num", "runtime.cgo_call_num",
+	"memory.memory_alloc", "memory.memory_sys", "memory.memory_stack",
+	"heap.heap_sys", "heap.heap_idle", "heap.heap_inuse", "heap.heap_released",
+	"gc.gc_num", "gc.gc_per_second", "gc.gc_pause_per_second",
+	"operation.memory_lookups", "operation.memory_mallocs", "operation.memory_frees",
+	"allocation.memory_total_alloc", "objects.heap_objects",
+}
+
+type agentPluginConf struct {
+	Command        []string `toml:"command"`
+	TimeoutSeconds int64    `toml:"timeout_seconds"`
+}
+
+// loadAgentConf decodes a mackerel-agent.conf snippet and fails on any key it does not know.
+func loadAgentConf(t *testing.T, path string) map[string]agentPluginConf {
+	t.Helper()
+	var conf struct {
+		Plugin struct {
+			Metrics map[string]agentPluginConf `toml:"metrics"`
+		} `toml:"plugin"`
+	}
+	md, err := toml.DecodeFile(path, &conf)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("%s: unexpected keys %v", path, u)
+	}
+	return conf.Plugin.Metrics
+}
+
+func TestAgentConfExamples(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		args []string // everything after the command path
+	}{
+		{"examples/mackerel-agent.conf", nil},
+		{"examples/mackerel-agent.label.conf", []string{
+			"--label", "com.amazonaws.ecs.task-definition-family=web",
+			"--container-port", "8080",
+			"--timeout", "10s",
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			plugins := loadAgentConf(t, tc.file)
+			if len(plugins) != 1 {
+				t.Fatalf("want exactly one [plugin.metrics.*] block, got %d", len(plugins))
+			}
+			p, ok := plugins["ecs-gostats"]
+			if !ok {
+				t.Fatalf("no [plugin.metrics.ecs-gostats] block in %v", plugins)
+			}
+			if len(p.Command) == 0 || p.Command[0] != pluginCommand {
+				t.Fatalf("command = %q, want it to start with %q", p.Command, pluginCommand)
+			}
+			if got := p.Command[1:]; !slices.Equal(got, tc.args) {
+				t.Errorf("arguments = %q, want %q", got, tc.args)
+			}
+			// The plugin's --timeout (default 5s) must stay well below the agent's timeout_seconds
+			// (default 30): at most half of it.
+			pluginTimeout := 5 * time.Second
+			if i := slices.Index(p.Command, "--timeout"); i > 0 && i+1 < len(p.Command) {
+				d, err := time.ParseDuration(p.Command[i+1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				pluginTimeout = d
+			}
+			agentTimeout := 30 * time.Second
+			if p.TimeoutSeconds > 0 {
+				agentTimeout = time.Duration(p.TimeoutSeconds) * time.Second
+			}
+			if 2*pluginTimeout > agentTimeout {
+				t.Errorf("plugin --timeout %s is not well below timeout_seconds %s", pluginTimeout, agentTimeout)
+			}
+		})
+	}
+}
+
+type cloudConfig struct {
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	Runcmd []string `yaml:"runcmd"`
+}
+
+func TestCloudInitExample(t *testing.T) {
+	b, err := os.ReadFile("examples/cloud-init.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("#cloud-config\n")) {
+		t.Fatal("user data must start with a #cloud-config line")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var cc cloudConfig
+	if err := dec.Decode(&cc); err != nil {
+		t.Fatalf("not the cloud-config this test expects (write_files and runcmd of plain strings): %v", err)
+	}
+
+	// The staged plugin block is the conf example, byte for byte.
+	const staged = "/etc/mackerel-agent/ecs-gostats.conf.in"
+	conf, err := os.ReadFile("examples/mackerel-agent.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, f := range cc.WriteFiles {
+		if f.Path == staged {
+			found = true
+			if f.Content != string(conf) {
+				t.Errorf("content of %s differs from examples/mackerel-agent.conf:\n%s", staged, f.Content)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no write_files entry for %s", staged)
+	}
+
+	// runcmd: install the plugin pinned to the current release, add the role and the block, restart.
+	version, err := os.ReadFile("VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"mkr plugin install --upgrade ecs-gostats/mackerel-plugin-ecs-gostats@v" + strings.TrimSpace(string(version)),
+		`sed -i '1i roles = [ "` + exampleRole + `" ]' /etc/mackerel-agent/mackerel-agent.conf`,
+		"cat " + staged + " >> /etc/mackerel-agent/mackerel-agent.conf",
+		"systemctl restart mackerel-agent",
+	}
+	last := -1
+	for _, w := range want {
+		i := slices.Index(cc.Runcmd, w)
+		if i < 0 {
+			t.Fatalf("runcmd lacks %q:\n%s", w, strings.Join(cc.Runcmd, "\n"))
+		}
+		if i < last {
+			t.Errorf("runcmd runs %q too early", w)
+		}
+		last = i
+	}
+	if last != len(cc.Runcmd)-1 {
+		t.Errorf("restarting mackerel-agent must be the last step")
+	}
+	if !strings.Contains(cc.Runcmd[0], "setup-all-yum-v2.sh") {
+		t.Errorf("the first step must install mackerel-agent, got %q", cc.Runcmd[0])
+	}
+}
+
+type dashboard struct {
+	Title   string `json:"title"`
+	URLPath string `json:"urlPath"`
+	Memo    string `json:"memo"`
+	Widgets []struct {
+		Type     string `json:"type"`
+		Title    string `json:"title"`
+		Markdown string `json:"markdown"`
+		Graph    *struct {
+			Type       string `json:"type"`
+			Expression string `json:"expression"`
+		} `json:"graph"`
+		Range *struct {
+			Type   string `json:"type"`
+			Period int64  `json:"period"`
+			Offset int64  `json:"offset"`
+		} `json:"range"`
+		Layout struct {
+			X      int64 `json:"x"`
+			Y      int64 `json:"y"`
+			Width  int64 `json:"width"`
+			Height int64 `json:"height"`
+		} `json:"layout"`
+	} `json:"widgets"`
+}
+
+var (
+	dashboardURLPathRe = regexp.MustCompile(`^([A-Za-z0-9_][-A-Za-z0-9_]*)(/[A-Za-z0-9_][-A-Za-z0-9_]*)*$`)
+	quotedRe           = regexp.MustCompile(`'([^']*)'`)
+	roleCallRe         = regexp.MustCompile(`role\('([^']*)', '([^']*)'\)`)
+	customMetricRe     = regexp.MustCompile(`^custom\.gostats\.\*\.([a-z_]+\.[a-z_]+)$`)
+)
+
+func TestDashboardExample(t *testing.T) {
+	b, err := os.ReadFile("examples/dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var d dashboard
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Title == "" || len(d.Widgets) == 0 {
+		t.Fatal("title and widgets are required")
+	}
+	if !dashboardURLPathRe.MatchString(d.URLPath) {
+		t.Errorf("urlPath %q is not a valid dashboard path", d.URLPath)
+	}
+
+	used := map[string]bool{} // graph names (memory, heap, ...) and graph.metric names referenced
+	for i, w := range d.Widgets {
+		l := w.Layout
+		if l.X < 0 || l.Y < 0 || l.Width <= 0 || l.Height <= 0 || l.X+l.Width > 24 {
+			t.Errorf("widget %d %q: layout %+v outside the 24-column grid", i, w.Title, l)
+		}
+		for j, o := range d.Widgets[:i] {
+			ol := o.Layout
+			if l.X < ol.X+ol.Width && ol.X < l.X+l.Width && l.Y < ol.Y+ol.Height && ol.Y < l.Y+l.Height {
+				t.Errorf("widgets %d and %d overlap", j, i)
+			}
+		}
+		switch w.Type {
+		case "markdown":
+			if w.Markdown == "" {
+				t.Errorf("widget %d: empty markdown", i)
+			}
+			continue
+		case "graph":
+		default:
+			t.Errorf("widget %d: unexpected type %q", i, w.Type)
+			continue
+		}
+		if w.Title == "" || w.Graph == nil || w.Graph.Type != "expression" {
+			t.Fatalf("widget %d: want a titled graph of type expression", i)
+		}
+		expr := w.Graph.Expression
+		if strings.Count(expr, "(") != strings.Count(expr, ")") {
+			t.Errorf("widget %d: unbalanced parentheses in %s", i, expr)
+		}
+		calls := roleCallRe.FindAllStringSubmatch(expr, -1)
+		if len(calls) == 0 {
+			t.Errorf("widget %d: no role(...) in %s", i, expr)
+		}
+		for _, c := range calls {
+			if c[1] != exampleRole {
+				t.Errorf("widget %d: role %q, want the placeholder %q", i, c[1], exampleRole)
+			}
+		}
+		// Every quoted metric name must be one the plugin emits; the other quoted strings are
+		// role names and aliases.
+		for _, q := range quotedRe.FindAllStringSubmatch(expr, -1) {
+			if !strings.HasPrefix(q[1], "custom.") {
+				continue
+			}
+			m := customMetricRe.FindStringSubmatch(q[1])
+			if m == nil || !slices.Contains(emittedMetrics, m[1]) {
+				t.Errorf("widget %d: %q is not a metric the plugin emits", i, q[1])
+				continue
+			}
+			used[m[1]] = true
+			used[strings.SplitN(m[1], ".", 2)[0]] = true
+		}
+		if w.Range != nil && (w.Range.Type != "relative" || w.Range.Period <= 0) {
+			t.Errorf("widget %d: range %+v", i, *w.Range)
+		}
+	}
+	for _, want := range []string{"memory", "heap", "runtime.goroutine_num", "gc"} {
+		if !used[want] {
+			t.Errorf("no graph of %s", want)
+		}
+	}
+}
+
+func TestTaskDefinitionExample(t *testing.T) {
+	b, err := os.ReadFile("examples/ecs-task-definition.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var td struct {
+		Family               string `json:"family"`
+		NetworkMode          string `json:"networkMode"`
+		ContainerDefinitions []struct {
+			Name         string `json:"name"`
+			PortMappings []struct {
+				ContainerPort *int   `json:"containerPort"`
+				HostPort      *int   `json:"hostPort"`
+				Protocol      string `json:"protocol"`
+			} `json:"portMappings"`
+		} `json:"containerDefinitions"`
+	}
+	if err := json.Unmarshal(b, &td); err != nil {
+		t.Fatal(err)
+	}
+	if td.Family == "" || td.NetworkMode != "bridge" || len(td.ContainerDefinitions) != 1 {
+		t.Fatalf("want a family, bridge networking and one container: %+v", td)
+	}
+	pm := td.ContainerDefinitions[0].PortMappings
+	if len(pm) != 1 || pm[0].ContainerPort == nil || *pm[0].ContainerPort != 8080 ||
+		pm[0].HostPort == nil || *pm[0].HostPort != 0 || pm[0].Protocol != "tcp" {
+		t.Fatalf("want one tcp mapping containerPort 8080 -> hostPort 0 (dynamic), got %s", b)
+	}
+	// The label example filters on this family.
+	plugins := loadAgentConf(t, "examples/mackerel-agent.label.conf")
+	if !slices.Contains(plugins["ecs-gostats"].Command, "com.amazonaws.ecs.task-definition-family="+td.Family) {
+		t.Errorf("examples/mackerel-agent.label.conf does not filter on family %q", td.Family)
+	}
+}

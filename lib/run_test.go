@@ -1,0 +1,229 @@
+package mpecsgostats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	stats_api "github.com/fukata/golang-stats-api-handler"
+)
+
+// dockerAPI stands in for dockerd on a unix socket, for faults a real
+// daemon does not show on demand and for fleets larger than this machine
+// runs. It answers /_ping as dockerd 20.10 does (API-Version 1.41) and
+// /v1.41/containers/json with containers, or with fault when set.
+func dockerAPI(t *testing.T, containers []container.Summary, fault http.HandlerFunc) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("API-Version", "1.41")
+		w.Write([]byte("OK"))
+	})
+	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
+		if fault != nil {
+			fault(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(containers)
+	})
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return "unix://" + sock
+}
+
+// fleet starts n loopback stats endpoints, each served by handler(i), and
+// returns containers publishing them, shaped like the real capture (one
+// 0.0.0.0 and one :: binding per port).
+func fleet(t *testing.T, n int, handler func(i int) http.Handler) []container.Summary {
+	t.Helper()
+	template := loadContainers(t, "containers.json")[6] // ecs-web-3-web
+	var cs []container.Summary
+	for i := 0; i < n; i++ {
+		srv := httptest.NewServer(handler(i))
+		t.Cleanup(srv.Close)
+		port := uint16(srv.Listener.Addr().(*net.TCPAddr).Port)
+		c := template
+		c.ID = fmt.Sprintf("%012x%052d", i+1, 0)
+		c.Names = []string{fmt.Sprintf("/ecs-web-3-web-%04d", i)}
+		c.Ports = []container.Port{
+			{IP: "0.0.0.0", PrivatePort: 8080, PublicPort: port, Type: "tcp"},
+			{IP: "::", PrivatePort: 8080, PublicPort: port, Type: "tcp"},
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+var realHandler = http.HandlerFunc(stats_api.Handler)
+
+// runPlugin runs Run in-process and returns sorted metric keys, stderr
+// lines, exit code and wall time.
+func runPlugin(t *testing.T, args ...string) (keys, stderr []string, code int, wall time.Duration) {
+	t.Helper()
+	var errBuf, outBuf bytes.Buffer
+	start := time.Now()
+	lines := captureStdout(t, func() { code = Run(t.Context(), args, "test", &outBuf, &errBuf) })
+	wall = time.Since(start)
+	for _, l := range lines {
+		keys = append(keys, strings.Split(l, "\t")[0])
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errBuf.String()), "\n") {
+		if l != "" {
+			stderr = append(stderr, l)
+		}
+	}
+	return keys, stderr, code, wall
+}
+
+func TestRunDaemonAnswersBadly(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault http.HandlerFunc
+		want  string
+	}{
+		{"500 as dockerd sends it", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write(readTestdata(t, "docker_500.json"))
+		}, "cannot list containers at %s: Error response from daemon: invalid character 'b' looking for beginning of object key string"},
+		{"garbage", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("\x00\x01garbage"))
+		}, "cannot list containers at %s: invalid character '\\x00' looking for beginning of value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := dockerAPI(t, nil, tt.fault)
+			keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+			want := "mackerel-plugin-ecs-gostats: " + fmt.Sprintf(tt.want, host)
+			if code != 1 || len(keys) != 0 || len(stderr) != 1 || stderr[0] != want {
+				t.Errorf("exit %d, keys %v, stderr %q\nwant exit 1 and %q", code, keys, stderr, want)
+			}
+		})
+	}
+}
+
+// TestRunContainerVanished: a container listed by the daemon is gone when
+// its port is scraped: one warning, the other task still reported.
+func TestRunContainerVanished(t *testing.T) {
+	cs := fleet(t, 2, func(int) http.Handler { return realHandler })
+	gone := httptest.NewServer(realHandler)
+	gonePort := gone.Listener.Addr().(*net.TCPAddr).Port
+	gone.Close()
+	cs[1].Ports[0].PublicPort, cs[1].Ports[1].PublicPort = uint16(gonePort), uint16(gonePort)
+
+	keys, stderr, code, _ := runPlugin(t, "--docker-host", dockerAPI(t, cs, nil), "--tempfile", filepath.Join(t.TempDir(), "state"))
+	want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0001 %s): dial tcp 127.0.0.1:%d: connect: connection refused", gonePort, cs[1].ID[:12], gonePort)
+	if code != 0 || len(stderr) != 1 || stderr[0] != want {
+		t.Errorf("exit %d, stderr %q\nwant %s", code, stderr, want)
+	}
+	if len(keys) != 11 || !strings.HasPrefix(keys[0], fmt.Sprintf("gostats.%d.", cs[0].Ports[0].PublicPort)) {
+		t.Errorf("keys of the live task: %v", keys)
+	}
+}
+
+// TestRunFaultsAtScale: 1000 targets of which 100 hang, 100 refuse and 100
+// send 64 MiB bodies. The run ends by the timeout and every good target is
+// reported.
+func TestRunFaultsAtScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 loopback servers")
+	}
+	const n = 1000
+	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	big := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte(" "), 64<<10)
+		for i := 0; i < 1024 && r.Context().Err() == nil; i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	kind := func(i int) string {
+		return [...]string{"hang", "refuse", "big", "good", "good", "good", "good", "good", "good", "good"}[i%10]
+	}
+	cs := fleet(t, n, func(i int) http.Handler {
+		switch kind(i) {
+		case "hang":
+			return hang
+		case "big":
+			return big
+		}
+		return realHandler
+	})
+	// Refusing targets: their port was published, nothing listens now.
+	var closed []net.Listener
+	for i := range cs {
+		if kind(i) == "refuse" {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed = append(closed, l)
+			p := uint16(l.Addr().(*net.TCPAddr).Port)
+			cs[i].Ports[0].PublicPort, cs[i].Ports[1].PublicPort = p, p
+		}
+	}
+	for _, l := range closed {
+		l.Close()
+	}
+	wantPorts := map[string]bool{}
+	for i, c := range cs {
+		if kind(i) == "good" {
+			wantPorts[fmt.Sprint(c.Ports[0].PublicPort)] = true
+		}
+	}
+
+	timeout := 2 * time.Second
+	keys, stderr, code, wall := runPlugin(t, "--docker-host", dockerAPI(t, cs, nil), "--timeout", timeout.String(),
+		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	gotPorts := map[string]int{}
+	for _, k := range keys {
+		gotPorts[strings.Split(k, ".")[1]]++
+	}
+	for p := range wantPorts {
+		if gotPorts[p] != 11 {
+			t.Errorf("good port %s: %d keys, want 11", p, gotPorts[p])
+		}
+	}
+	if len(gotPorts) != len(wantPorts) {
+		t.Errorf("%d ports reported, want %d", len(gotPorts), len(wantPorts))
+	}
+	causes := map[string]int{}
+	for _, l := range stderr {
+		cause := l[strings.Index(l, "): ")+3:]
+		switch {
+		case strings.HasPrefix(cause, "dial tcp"):
+			cause = "refused"
+		case strings.HasPrefix(cause, "no answer within"):
+			cause = "hang"
+		case strings.HasPrefix(cause, "response body exceeds"):
+			cause = "big"
+		}
+		causes[cause]++
+	}
+	want := map[string]int{"refused": 100, "hang": 100, "big": 100}
+	if fmt.Sprint(causes) != fmt.Sprint(want) {
+		t.Errorf("warnings by cause: %v, want %v", causes, want)
+	}
+	// The bound a hung target may hold the run; generous for a shared machine.
+	if wall > timeout+3*time.Second {
+		t.Errorf("run took %s with --timeout %s", wall, timeout)
+	}
+}

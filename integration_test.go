@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -479,5 +480,88 @@ command = %s
 	}
 	if t.Failed() {
 		t.Logf("mackerel-agent stderr:\n%s", stderr.String())
+	}
+}
+
+// TestDaemonPermissionDenied runs the plugin as an unprivileged user (not in
+// the docker group) against the real daemon's socket.
+func TestDaemonPermissionDenied(t *testing.T) {
+	needDocker(t)
+	sock, ok := strings.CutPrefix(dockerHost, "unix://")
+	if !ok {
+		t.Skip("the daemon is not on a unix socket")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the plugin as another user")
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm()&0o006 != 0 {
+		t.Skipf("socket %s is open to everyone (%v)", sock, err)
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not found")
+	}
+	// A copy of the binary the unprivileged user can execute.
+	dir, err := os.MkdirTemp("", "ecs-gostats-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "mackerel-plugin-ecs-gostats")
+	b, err := os.ReadFile(pluginBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
+		"--docker-host", dockerHost, "--tempfile", filepath.Join(dir, "state"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("err %v, want exit 1; stderr %q", err, stderr.String())
+	}
+	want := "mackerel-plugin-ecs-gostats: cannot list containers at " + dockerHost +
+		": permission denied: run as root or as a user in the docker group\n"
+	if stderr.String() != want || stdout.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q\nwant stderr %q", stdout.String(), stderr.String(), want)
+	}
+}
+
+// TestConcurrentRuns: two runs at the same moment on the same state file both
+// print every healthy task's gauges, and neither prints a negative rate.
+func TestConcurrentRuns(t *testing.T) {
+	needDocker(t)
+	state := filepath.Join(t.TempDir(), "state")
+	var wg sync.WaitGroup
+	results := make([]result, 2)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runPlugin(t, nil, clusterArgs(state)...)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.code != 0 {
+			t.Errorf("exit %d; stderr:\n%s", r.code, r.stderr)
+		}
+		metrics := parseMetrics(t, r.stdout)
+		for _, port := range portsOf(healthy) {
+			if _, ok := metrics["gostats."+port+".memory.memory_sys"]; !ok {
+				t.Errorf("port %s: no memory_sys in\n%s", port, r.stdout)
+			}
+		}
+		for k, v := range metrics {
+			if v < 0 {
+				t.Errorf("%s = %v", k, v)
+			}
+		}
 	}
 }

@@ -347,3 +347,78 @@ func TestReplacedTaskRatesResume(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), want)
 	}
 }
+
+func TestPrepareState(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o600)
+	results := []result{counterResult(32768, "aaa", 10)}
+	fresh, _ := json.Marshal(map[string]interface{}{"_lastTime": time.Now().Unix()})
+	tests := []struct {
+		name      string
+		path      string
+		content   []byte // nil: no file
+		wantRates bool
+		wantErr   string
+	}{
+		{"missing", filepath.Join(dir, "missing"), nil, true, ""},
+		{"empty", filepath.Join(dir, "empty"), []byte{}, true, ""},
+		{"truncated", filepath.Join(dir, "truncated"), []byte(`{"gostats.32768.operation.memory_mallocs":10,"_la`), true, ""},
+		{"not JSON", filepath.Join(dir, "garbage"), []byte("\x00\xff garbage"), true, ""},
+		{"directory not writable", filepath.Join(notDir, "state"), nil, false,
+			"rates left out: state file not writable: open " + notDir + "/state: not a directory"},
+		{"saved by another run a moment ago", filepath.Join(dir, "fresh"), fresh, false,
+			"rates left out: another run saved " + dir + "/fresh less than a second ago"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.content != nil {
+				os.WriteFile(tt.path, tt.content, 0o600)
+			}
+			rates, err := prepareState(tt.path, "gostats", results, time.Now())
+			if rates != tt.wantRates || (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Errorf("rates %v, err %v\nwant %v, %q", rates, err, tt.wantRates, tt.wantErr)
+			}
+			if _, statErr := os.Stat(tt.path); tt.content == nil && statErr == nil {
+				t.Error("prepareState left a file behind")
+			}
+		})
+	}
+}
+
+// TestStateFaultsNeverBreakOutput runs the helper over each bad state: gauges
+// are always printed, rates never bogus, and the state is valid afterwards
+// whenever it can be written.
+func TestStateFaultsNeverBreakOutput(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o600)
+	for name, content := range map[string][]byte{"empty": {}, "truncated": []byte(`{"gostats.3`), "not JSON": []byte("<html>")} {
+		t.Run(name, func(t *testing.T) {
+			state := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+			os.WriteFile(state, content, 0o600)
+			got := keysAndValues(output(t, state, []result{counterResult(32768, "aaa", 10)}))
+			if strings.Join(got, ",") != "gostats.32768.memory.memory_sys 1000.000000" {
+				t.Errorf("output %v", got)
+			}
+			var saved map[string]interface{}
+			b, _ := os.ReadFile(state)
+			if err := json.Unmarshal(b, &saved); err != nil || saved["gostats.32768.operation.memory_mallocs"] != 10.0 {
+				t.Errorf("state not replaced: %s (%v)", b, err)
+			}
+		})
+	}
+	t.Run("unwritable", func(t *testing.T) {
+		results := []result{counterResult(32768, "aaa", 10)}
+		rates, err := prepareState(filepath.Join(notDir, "state"), "gostats", results, time.Now())
+		if rates || err == nil {
+			t.Fatalf("rates %v, err %v", rates, err)
+		}
+		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, noRates: true})
+		h.Tempfile = filepath.Join(notDir, "state")
+		got := keysAndValues(captureStdout(t, h.OutputValues)) // the helper would exit if it tried to save
+		if strings.Join(got, ",") != "gostats.32768.memory.memory_sys 1000.000000" {
+			t.Errorf("output %v", got)
+		}
+	})
+}

@@ -87,33 +87,27 @@ func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Targe
 	return targets, warnings, nil
 }
 
-// targetsFrom turns a /containers/json answer into targets. A port bound on
-// both 0.0.0.0 and :: is one target; UDP and unpublished ports are skipped.
-// Metric keys name the host port, so a port number another container already
-// publishes (on another host IP) is skipped with a warning.
+// targetsFrom turns a /containers/json answer into targets: one per
+// published container TCP port, on its IPv4 binding when it has one (as the
+// shell loop's `docker ps | cut` took it), else on its IPv6 one. UDP and
+// unpublished ports are skipped. Metric keys name the host port, so a host
+// port another container already publishes (on another host IP) is skipped
+// with a warning.
 func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target, warnings []string) {
 	owner := map[uint16]string{}
 	for _, c := range containers {
-		for _, p := range c.Ports {
-			if p.Type != "tcp" || p.PublicPort == 0 {
-				continue
-			}
-			if d.ContainerPort != 0 && p.PrivatePort != d.ContainerPort {
-				continue
-			}
-			name := containerName(c)
+		name := containerName(c)
+		for _, p := range d.bindings(c.Ports) {
 			if first, ok := owner[p.PublicPort]; ok {
-				if first != name {
-					warnings = append(warnings, fmt.Sprintf("host port %d of container %s skipped: container %s publishes it too", p.PublicPort, name, first))
-				}
+				warnings = append(warnings, fmt.Sprintf("host port %d of container %s skipped: container %s publishes it too", p.PublicPort, name, first))
 				continue
 			}
 			owner[p.PublicPort] = name
 			targets = append(targets, Target{
 				ContainerID:   c.ID,
+				ContainerName: name,
 				Family:        c.Labels[labelFamily],
 				Host:          d.hostFor(p.IP),
-				ContainerName: name,
 				HostPort:      p.PublicPort,
 				PrivatePort:   p.PrivatePort,
 			})
@@ -123,9 +117,40 @@ func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target
 	return targets, warnings
 }
 
+// bindings picks one published binding per container TCP port, preferring
+// IPv4: dockerd publishes a port on 0.0.0.0 and on :: (usually, not always,
+// under the same host port number).
+func (d Discovery) bindings(ports []container.Port) []container.Port {
+	var picked []container.Port
+	index := map[uint16]int{}
+	for _, p := range ports {
+		if p.Type != "tcp" || p.PublicPort == 0 || (d.ContainerPort != 0 && p.PrivatePort != d.ContainerPort) {
+			continue
+		}
+		i, ok := index[p.PrivatePort]
+		if !ok {
+			index[p.PrivatePort] = len(picked)
+			picked = append(picked, p)
+		} else if isIPv6(picked[i].IP) && !isIPv6(p.IP) {
+			picked[i] = p
+		}
+	}
+	return picked
+}
+
+func isIPv6(ip string) bool {
+	return strings.Contains(ip, ":")
+}
+
+// hostFor is the address to reach a binding: --host, else the binding's
+// own address when specific, else loopback of the binding's family
+// (docker-proxy listens on :: for IPv6 only).
 func (d Discovery) hostFor(bindIP string) string {
-	if d.Host != "" {
+	switch {
+	case d.Host != "":
 		return d.Host
+	case bindIP == "::":
+		return "::1"
 	}
 	ip := net.ParseIP(bindIP)
 	if ip == nil || ip.IsUnspecified() {

@@ -82,6 +82,40 @@ func TestTargetsFrom(t *testing.T) {
 	}
 }
 
+// TestTargetsFromSplitPorts: dockerd may publish one container port under two
+// host port numbers, 0.0.0.0:32926 and [::]:32912 (captured from dockerd
+// 20.10), and its docker-proxy on :: takes IPv6 only.
+func TestTargetsFromSplitPorts(t *testing.T) {
+	split := loadContainers(t, "containers_split.json")
+	v6only := loadContainers(t, "containers_split.json")
+	v6only[0].Ports = v6only[0].Ports[1:]
+	base := Target{ContainerID: "dc7992b8d80b", ContainerName: "ecs-split-1-split-f0e1d2c3b4a5968778a1", Family: "split", PrivatePort: 8080}
+	with := func(host string, port uint16) []Target {
+		t := base
+		t.Host, t.HostPort = host, port
+		return []Target{t}
+	}
+	tests := []struct {
+		name       string
+		containers []container.Summary
+		want       []Target
+	}{
+		{"the IPv4 binding, as docker ps | cut took it", split, with("127.0.0.1", 32926)},
+		{"published on :: only", v6only, with("::1", 32912)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warnings := Discovery{}.targetsFrom(tt.containers)
+			for i := range got {
+				got[i].ContainerID = got[i].ShortID()
+			}
+			if !reflect.DeepEqual(got, tt.want) || len(warnings) != 0 {
+				t.Errorf("got %+v, %q\nwant %+v", got, warnings, tt.want)
+			}
+		})
+	}
+}
+
 func TestTargetAddr(t *testing.T) {
 	for _, tt := range []struct {
 		host string

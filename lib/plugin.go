@@ -38,7 +38,7 @@ type options struct {
 	Names         []string      `short:"n" long:"name" value-name:"NAME" description:"only containers whose name matches, as docker ps --filter name= (repeatable)"`
 	Labels        []string      `short:"l" long:"label" value-name:"KEY[=VALUE]" description:"only containers with this label, as docker ps --filter label= (repeatable)"`
 	ContainerPort uint16        `short:"P" long:"container-port" value-name:"N" description:"private port whose host mapping is scraped (default: every published TCP port)"`
-	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1)"`
+	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
 	Scheme        string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
 	Path          string        `short:"p" long:"path" default:"/stats" value-name:"PATH" description:"path of the stats endpoint"`
 	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"per-target timeout; targets are scraped at once, so it also bounds the run"`

@@ -44,6 +44,7 @@ if [ -z "${DOCKER_HOST:-}" ] || ! docker info >/dev/null 2>&1; then
 fi
 ENGINE_HOST=$DOCKER_HOST
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ecs-gostats-bench.XXXXXX")
 id=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 cluster=ecs-gostats-bench-$id
@@ -170,7 +171,7 @@ for n in $SIZES; do
 	if [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
 		log "profiling the plugin at N=$n"
 		(cd "$work" && bin/profile -runs 20 -tempfile "$work/state/profile.json" >"$work/profile.txt" 2>"$work/profile.err")
-		go tool pprof -top -nodecount=25 "$work/bin/profile" "$work/cpu.pprof" 2>/dev/null >"$work/cpu.txt" || true
+		go tool pprof -top -cum -nodecount=40 "$work/bin/profile" "$work/cpu.pprof" 2>/dev/null >"$work/cpu.txt" || true
 		go tool pprof -sample_index=alloc_space -top -nodecount=15 "$work/bin/profile" "$work/mem.pprof" 2>/dev/null >"$work/mem.txt" || true
 		GODEBUG=inittrace=1 "$PLUGIN" --version 2>"$work/init.txt" >/dev/null
 	fi
@@ -180,15 +181,17 @@ for n in $SIZES; do
 done
 
 # --- table ---
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -v s="$1" -v p="$2" -v n="$3" -v c="$4" '$1 == s && $2 == p && $3 == n {print $c}' "$work/results" | median; }
 
 echo
 echo "Full runs, process start to exit; median of $RUNS runs each (shared 2-core machine: medians, not minima)."
-echo "CPU = user+sys incl. waited-for children; RSS = largest single process; lines = stdout lines."
+echo "CPU = user+sys incl. waited-for children; RSS = largest single process; lines, warns = stdout, stderr lines;"
+echo "fails = runs with a non-zero exit. Lines per target: plugin 17, loop 15, floor every numeric field (23)."
+echo "Load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "x/floor: plugin (or loop) over floor; loop/x: how many times less than the loop."
-printf '%-8s %-7s %5s %9s %9s %9s %7s %7s %8s %8s %8s\n' \
-	scenario program N wall_s cpu_s rss_MiB lines fails x/floor loop/wall loop/cpu
+printf '%-8s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
+	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor loop/wall loop/cpu
 for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
 	floor_wall=$(col "$s" floor "$n" 4)
@@ -200,13 +203,14 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 		cpu=$(col "$s" "$p" "$n" 5)
 		rss=$(col "$s" "$p" "$n" 6)
 		lines=$(col "$s" "$p" "$n" 8)
+		warns=$(col "$s" "$p" "$n" 9)
 		fails=$(awk -v s="$s" -v p="$p" -v n="$n" '$1 == s && $2 == p && $3 == n && $7 != 0' "$work/results" | wc -l)
-		awk -v s="$s" -v p="$p" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" -v l="$lines" -v f="$fails" \
+		awk -v s="$s" -v p="$p" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" -v l="$lines" -v e="$warns" -v f="$fails" \
 			-v fw="$floor_wall" -v lw="$loop_wall" -v lc="$loop_cpu" 'BEGIN {
 			xf = (p != "floor" && fw != "") ? sprintf("%.2f", w / fw) : "-"
 			lw2 = (p != "loop" && lw != "") ? sprintf("%.1f", lw / w) : "-"
 			lc2 = (p != "loop" && lc != "") ? sprintf("%.1f", lc / c) : "-"
-			printf "%-8s %-7s %5d %9.3f %9.3f %9.1f %7d %7d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, f, xf, lw2, lc2
+			printf "%-8s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
 		}'
 	done
 done
@@ -214,7 +218,7 @@ done
 if [ -s "$work/cpu.txt" ]; then
 	echo
 	echo "Profile, plugin at N=$(echo $SIZES | awk '{print $NF}'): $(cat "$work/profile.txt")"
-	echo "CPU (top 25, flat):"
+	echo "CPU (top 40 by cumulative time; samples include the scrape goroutines and the GC):"
 	sed -n '/flat%/,$p' "$work/cpu.txt"
 	echo "Allocated bytes (top 15):"
 	sed -n '/flat%/,$p' "$work/mem.txt"

@@ -1,6 +1,8 @@
 // Command floor is the least any such plugin must do, for comparison in the
 // bench: one container list call to the Docker Engine API (no version
-// negotiation), one parallel GET per published host TCP port, and one
+// negotiation), one parallel GET per host TCP port published on IPv4 (Docker
+// 20.10 may publish the IPv6 binding of the same container port on another
+// host port: that one is the same task and is skipped), and one
 // "gostats.<port>.<field>\t<value>\t<epoch>" line per numeric field of each
 // answer. No options parsing beyond two flags, no state file, no graphs.
 package main
@@ -48,6 +50,7 @@ func main() {
 	}
 	var containers []struct {
 		Ports []struct {
+			IP         string
 			PublicPort uint16
 			Type       string
 		}
@@ -62,7 +65,7 @@ func main() {
 	var ports []uint16
 	for _, c := range containers {
 		for _, p := range c.Ports {
-			if p.Type == "tcp" && p.PublicPort != 0 && !seen[p.PublicPort] {
+			if p.Type == "tcp" && p.PublicPort != 0 && !strings.Contains(p.IP, ":") && !seen[p.PublicPort] {
 				seen[p.PublicPort] = true
 				ports = append(ports, p.PublicPort)
 			}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -49,7 +48,6 @@ func main() {
 	}
 	time.Sleep(1100 * time.Millisecond)
 
-	runtime.MemProfileRate = 4096
 	f, err := os.Create(*cpuOut)
 	if err != nil {
 		fail(err)

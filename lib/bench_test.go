@@ -60,7 +60,7 @@ func BenchmarkOutputValues(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		os.Remove(state)
-		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, noRates: true})
+		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, perPort: true, noRates: true})
 		h.Tempfile = state
 		h.OutputValues()
 	}

@@ -166,14 +166,33 @@ func containerName(c container.Summary) string {
 	return c.Labels[labelContainerName]
 }
 
-// newDockerClient connects to host (unix:// or tcp://). Every call is
-// bounded by timeout, including the API version negotiation.
-func newDockerClient(host string, timeout time.Duration) (*client.Client, error) {
-	return client.NewClientWithOpts(
-		client.WithHost(host),
-		client.WithTimeout(timeout),
-		client.WithAPIVersionNegotiation(),
-	)
+// apiVersion is the Engine API version asked for first: dockerd 20.10 and
+// later serve it, and naming it spares a version negotiation round trip on
+// every run. A daemon that refuses it (Docker 29 serves 1.44 and later only)
+// is asked again after negotiating.
+const apiVersion = "1.41"
+
+// Discover lists the targets at the Docker daemon at host (unix:// or
+// tcp://); every call is bounded by timeout and ctx. The error is one line
+// naming host and the likely fix.
+func (d Discovery) Discover(ctx context.Context, host string, timeout time.Duration) ([]Target, []string, error) {
+	targets, warnings, err := d.discoverWith(ctx, host, timeout, client.WithVersion(apiVersion))
+	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
+		targets, warnings, err = d.discoverWith(ctx, host, timeout, client.WithAPIVersionNegotiation())
+	}
+	if err != nil {
+		return nil, nil, explainDockerError(host, err)
+	}
+	return targets, warnings, nil
+}
+
+func (d Discovery) discoverWith(ctx context.Context, host string, timeout time.Duration, version client.Opt) ([]Target, []string, error) {
+	dc, err := client.NewClientWithOpts(client.WithHost(host), client.WithTimeout(timeout), version)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer dc.Close()
+	return d.Targets(ctx, dc)
 }
 
 // explainDockerError turns a failed daemon call into one line naming the

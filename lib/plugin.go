@@ -103,7 +103,7 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
-	h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix, results: results, noRates: !rates})
+	h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix, results: results, perPort: true, noRates: !rates})
 	h.Tempfile = tempfile
 	h.OutputValues()
 	return 0
@@ -149,17 +149,8 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 }
 
 func discover(ctx context.Context, opts options) ([]Target, []string, error) {
-	dc, err := newDockerClient(opts.DockerHost, opts.Timeout)
-	if err != nil {
-		return nil, nil, fmt.Errorf("docker host %s: %w", opts.DockerHost, err)
-	}
-	defer dc.Close()
 	d := Discovery{Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort, Host: opts.Host}
-	targets, warnings, err := d.Targets(ctx, dc)
-	if err != nil {
-		return nil, nil, explainDockerError(opts.DockerHost, err)
-	}
-	return targets, warnings, nil
+	return d.Discover(ctx, opts.DockerHost, opts.Timeout)
 }
 
 // result is one target's scrape: its values, or the error naming it.
@@ -298,6 +289,7 @@ var metricDefs = []metricDef{
 type plugin struct {
 	prefix  string
 	results []result
+	perPort bool // graphs per scraped port, for printing values (see GraphDefinition)
 	noRates bool // leave out the diff metrics, and so the state file
 }
 
@@ -322,17 +314,33 @@ func (p plugin) FetchMetrics() (map[string]interface{}, error) {
 	return values, nil
 }
 
+// GraphDefinition is the wildcard graphs "<prefix>.#.<graph>" (meta mode).
+// With perPort it is the same graphs for each scraped port instead, with
+// absolute metric names: the helper then looks each key up, where with
+// wildcards it matches every key against every metric's regexp, the largest
+// cost of a run with many tasks. The keys printed are the same.
 func (p plugin) GraphDefinition() map[string]mp.Graphs {
-	labelPrefix := cases.Title(language.Und, cases.NoLower).String(p.prefix)
-	graphs := make(map[string]mp.Graphs, len(graphDefs))
-	for _, g := range graphDefs {
-		var metrics []mp.Metrics
-		for _, m := range metricDefs {
-			if m.graph == g.name && !(m.diff && p.noRates) {
-				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff})
+	ports := []string{"#"}
+	if p.perPort {
+		ports = ports[:0]
+		for _, r := range p.results {
+			if r.err == nil {
+				ports = append(ports, strconv.Itoa(int(r.target.HostPort)))
 			}
 		}
-		graphs[p.prefix+".#."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
+	}
+	labelPrefix := cases.Title(language.Und, cases.NoLower).String(p.prefix)
+	graphs := make(map[string]mp.Graphs, len(graphDefs)*len(ports))
+	for _, port := range ports {
+		for _, g := range graphDefs {
+			var metrics []mp.Metrics
+			for _, m := range metricDefs {
+				if m.graph == g.name && !(m.diff && p.noRates) {
+					metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff, AbsoluteName: p.perPort})
+				}
+			}
+			graphs[p.prefix+"."+port+"."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
+		}
 	}
 	return graphs
 }
@@ -354,17 +362,27 @@ func prepareState(path, prefix string, results []result, now time.Time) (rates b
 	if err != nil {
 		return false, fmt.Errorf("rates left out: %w", err)
 	}
+	var head struct {
+		LastTime   *float64          `json:"_lastTime"`
+		Containers map[string]string `json:"_containers"`
+	}
+	if json.Unmarshal(b, &head) != nil {
+		return true, nil
+	}
+	if head.LastTime != nil && now.Sub(time.Unix(int64(*head.LastTime), 0)) < time.Second {
+		return false, fmt.Errorf("rates left out: another run saved %s less than a second ago", path)
+	}
+	replaced := replacedPorts(head.Containers, results)
+	if len(replaced) == 0 {
+		return true, nil
+	}
 	var state map[string]interface{}
 	if json.Unmarshal(b, &state) != nil {
 		return true, nil
 	}
-	if last, ok := state["_lastTime"].(float64); ok && now.Sub(time.Unix(int64(last), 0)) < time.Second {
-		return false, fmt.Errorf("rates left out: another run saved %s less than a second ago", path)
-	}
-	if forgetReplaced(state, prefix, results) {
-		if err := writeFileAtomic(path, state); err != nil {
-			return false, fmt.Errorf("rates left out: %w", err)
-		}
+	forget(state, prefix, replaced)
+	if err := writeFileAtomic(path, state); err != nil {
+		return false, fmt.Errorf("rates left out: %w", err)
 	}
 	return true, nil
 }
@@ -382,27 +400,31 @@ func checkWritable(path string) error {
 	return nil
 }
 
-// forgetReplaced drops from state the values of every host port now served
-// by another container than at the last run: a new task's counters start
-// again from zero, and a rate across two tasks is a lie. The helper then
-// finds no last value for that port and skips its rates once.
-func forgetReplaced(state map[string]interface{}, prefix string, results []result) (changed bool) {
-	last, _ := state[containersKey].(map[string]interface{})
+// replacedPorts are the host ports now served by another container than at
+// the last run: a new task's counters start again from zero, and a rate
+// across two tasks is a lie.
+func replacedPorts(last map[string]string, results []result) []string {
+	var ports []string
 	for _, r := range results {
 		port := strconv.Itoa(int(r.target.HostPort))
-		was, ok := last[port].(string)
-		if r.err != nil || !ok || was == r.target.ContainerID {
-			continue
+		if was, ok := last[port]; ok && r.err == nil && was != r.target.ContainerID {
+			ports = append(ports, port)
 		}
+	}
+	return ports
+}
+
+// forget drops the ports' values from the state: the helper then finds no
+// last value for them and skips their rates once.
+func forget(state map[string]interface{}, prefix string, ports []string) {
+	for _, port := range ports {
 		portPrefix := prefix + "." + port + "."
 		for k := range state {
 			if strings.HasPrefix(k, portPrefix) || strings.HasPrefix(k, ".last_diff."+portPrefix) {
 				delete(state, k)
-				changed = true
 			}
 		}
 	}
-	return changed
 }
 
 func writeFileAtomic(path string, v interface{}) error {

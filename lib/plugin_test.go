@@ -240,7 +240,7 @@ func keysAndValues(lines []string) []string {
 
 // output runs the helper the way Run does, against a state file.
 func output(t *testing.T, state string, results []result) []string {
-	p := plugin{prefix: "gostats", results: results}
+	p := plugin{prefix: "gostats", results: results, perPort: true}
 	h := mp.NewMackerelPlugin(p)
 	h.Tempfile = state
 	rates, err := prepareState(state, p.prefix, results, time.Now())
@@ -414,11 +414,39 @@ func TestStateFaultsNeverBreakOutput(t *testing.T) {
 		if rates || err == nil {
 			t.Fatalf("rates %v, err %v", rates, err)
 		}
-		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, noRates: true})
+		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, perPort: true, noRates: true})
 		h.Tempfile = filepath.Join(notDir, "state")
 		got := keysAndValues(captureStdout(t, h.OutputValues)) // the helper would exit if it tried to save
 		if strings.Join(got, ",") != "gostats.32768.memory.memory_sys 1000.000000" {
 			t.Errorf("output %v", got)
 		}
 	})
+}
+
+// TestPerPortGraphsPrintAsWildcards: the per-port graphs used for printing
+// give the same lines, rates included, as the wildcard graphs of meta mode.
+func TestPerPortGraphsPrintAsWildcards(t *testing.T) {
+	var results []result
+	for i, c := range []string{"aaa", "bbb", "ccc"} {
+		results = append(results, result{target: Target{ContainerID: c, HostPort: uint16(32768 + i)}, values: allValues()})
+	}
+	results = append(results, result{target: Target{ContainerID: "ddd", HostPort: 32771}, err: errors.New("down")})
+	print := func(perPort bool) []string {
+		state := filepath.Join(t.TempDir(), "state")
+		writeState(t, state, time.Minute, map[string]interface{}{
+			"gostats.32768.operation.memory_mallocs": 0.5,
+			"gostats.32769.gc.gc_num":                0.0,
+			containersKey:                            map[string]interface{}{"32768": "aaa", "32769": "bbb"},
+		})
+		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, perPort: perPort})
+		h.Tempfile = state
+		return keysAndValues(captureStdout(t, h.OutputValues))
+	}
+	wildcard, perPort := print(false), print(true)
+	if strings.Join(wildcard, "\n") != strings.Join(perPort, "\n") {
+		t.Errorf("wildcard graphs print\n%s\nper-port graphs print\n%s", strings.Join(wildcard, "\n"), strings.Join(perPort, "\n"))
+	}
+	if len(perPort) != 3*11+2 {
+		t.Errorf("%d lines, want 3 tasks' gauges and 2 rates:\n%s", len(perPort), strings.Join(perPort, "\n"))
+	}
 }

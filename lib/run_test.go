@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 // dockerAPI stands in for dockerd on a unix socket, for faults a real
 // daemon does not show on demand and for fleets larger than this machine
 // runs. It answers /_ping as dockerd 20.10 does (API-Version 1.41) and
-// /v1.41/containers/json with containers, or with fault when set.
-func dockerAPI(t *testing.T, containers []container.Summary, fault http.HandlerFunc) string {
+// /v1.41/containers/json with containers, or with fault when set, and
+// keeps a log of the requests.
+func dockerAPI(t *testing.T, containers []container.Summary, fault http.HandlerFunc) (host string, requests func() []string) {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
@@ -39,10 +41,22 @@ func dockerAPI(t *testing.T, containers []container.Summary, fault http.HandlerF
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
+	var mu sync.Mutex
+	var log []string
+	logged := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		log = append(log, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: logged}}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return "unix://" + sock
+	return "unix://" + sock, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), log...)
+	}
 }
 
 // fleet starts n loopback stats endpoints, each served by handler(i), and
@@ -106,7 +120,7 @@ func TestRunDaemonAnswersBadly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			host := dockerAPI(t, nil, tt.fault)
+			host, _ := dockerAPI(t, nil, tt.fault)
 			keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 			want := "mackerel-plugin-ecs-gostats: " + fmt.Sprintf(tt.want, host)
 			if code != 1 || len(keys) != 0 || len(stderr) != 1 || stderr[0] != want {
@@ -125,7 +139,8 @@ func TestRunContainerVanished(t *testing.T) {
 	gone.Close()
 	cs[1].Ports[0].PublicPort, cs[1].Ports[1].PublicPort = uint16(gonePort), uint16(gonePort)
 
-	keys, stderr, code, _ := runPlugin(t, "--docker-host", dockerAPI(t, cs, nil), "--tempfile", filepath.Join(t.TempDir(), "state"))
+	host, _ := dockerAPI(t, cs, nil)
+	keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0001 %s): dial tcp 127.0.0.1:%d: connect: connection refused", gonePort, cs[1].ID[:12], gonePort)
 	if code != 0 || len(stderr) != 1 || stderr[0] != want {
 		t.Errorf("exit %d, stderr %q\nwant %s", code, stderr, want)
@@ -188,7 +203,8 @@ func TestRunFaultsAtScale(t *testing.T) {
 	}
 
 	timeout := 2 * time.Second
-	keys, stderr, code, wall := runPlugin(t, "--docker-host", dockerAPI(t, cs, nil), "--timeout", timeout.String(),
+	host, _ := dockerAPI(t, cs, nil)
+	keys, stderr, code, wall := runPlugin(t, "--docker-host", host, "--timeout", timeout.String(),
 		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)
@@ -225,5 +241,56 @@ func TestRunFaultsAtScale(t *testing.T) {
 	// The bound a hung target may hold the run; generous for a shared machine.
 	if wall > timeout+3*time.Second {
 		t.Errorf("run took %s with --timeout %s", wall, timeout)
+	}
+}
+
+// TestRunNegotiatesWhenVersionRefused: a daemon that refuses API 1.41 (as
+// Docker 29 does, with the message of moby's version middleware) is asked
+// again at the version it announces; counted requests show the one extra
+// round trip is paid only then.
+func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
+	cs := fleet(t, 1, func(int) http.Handler { return realHandler })
+	var requests []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		requests = append(requests, r.Method+" "+r.URL.Path)
+		w.Header().Set("API-Version", "1.51")
+		switch r.URL.Path {
+		case "/_ping":
+			w.Write([]byte("OK"))
+		case "/v1.51/containers/json":
+			json.NewEncoder(w).Encode(cs)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"message":"client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"}` + "\n"))
+		}
+	})
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	defer srv.Close()
+
+	keys, stderr, code, _ := runPlugin(t, "--docker-host", "unix://"+sock, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if code != 0 || len(keys) != 11 {
+		t.Errorf("exit %d, %d keys, stderr %q", code, len(keys), stderr)
+	}
+	want := "GET /v1.41/containers/json,HEAD /_ping,GET /v1.51/containers/json"
+	if got := strings.Join(requests, ","); got != want {
+		t.Errorf("requests %s\nwant %s", got, want)
+	}
+}
+
+// TestRunOneDaemonRequest: against a daemon that serves API 1.41, a run
+// makes exactly one request to it.
+func TestRunOneDaemonRequest(t *testing.T) {
+	host, requests := dockerAPI(t, fleet(t, 2, func(int) http.Handler { return realHandler }), nil)
+	keys, _, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if code != 0 || len(keys) != 22 || strings.Join(requests(), ",") != "GET /v1.41/containers/json" {
+		t.Errorf("exit %d, %d keys, daemon requests %q", code, len(keys), requests())
 	}
 }

@@ -294,3 +294,19 @@ func TestRunOneDaemonRequest(t *testing.T) {
 		t.Errorf("exit %d, %d keys, daemon requests %q", code, len(keys), requests())
 	}
 }
+
+// TestRunDockerHostTCP: a daemon on tcp:// (dockerd -H tcp://127.0.0.1:2375).
+func TestRunDockerHostTCP(t *testing.T) {
+	cs := fleet(t, 1, func(int) http.Handler { return realHandler })
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(cs)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if code != 0 || len(keys) != 11 || len(stderr) != 0 {
+		t.Errorf("exit %d, %d keys, stderr %q", code, len(keys), stderr)
+	}
+}

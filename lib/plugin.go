@@ -331,15 +331,16 @@ func (p plugin) GraphDefinition() map[string]mp.Graphs {
 	}
 	labelPrefix := cases.Title(language.Und, cases.NoLower).String(p.prefix)
 	graphs := make(map[string]mp.Graphs, len(graphDefs)*len(ports))
-	for _, port := range ports {
-		for _, g := range graphDefs {
-			var metrics []mp.Metrics
-			for _, m := range metricDefs {
-				if m.graph == g.name && !(m.diff && p.noRates) {
-					metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff, AbsoluteName: p.perPort})
-				}
+	for _, g := range graphDefs {
+		var metrics []mp.Metrics
+		for _, m := range metricDefs {
+			if m.graph == g.name && !(m.diff && p.noRates) {
+				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff, AbsoluteName: p.perPort})
 			}
-			graphs[p.prefix+"."+port+"."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
+		}
+		graph := mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
+		for _, port := range ports {
+			graphs[p.prefix+"."+port+"."+g.name] = graph
 		}
 	}
 	return graphs

@@ -18,9 +18,9 @@ GOTESTFLAGS           ?=
 # Unit tests, then integration tests on a real Docker Engine (scripts/with-dockerd.sh starts a
 # private dockerd if none answers) and under a real mackerel-agent.
 # (test-dist hooks in from the dist section with its own `test: test-dist` line.)
-test: $(TOOLS)/mackerel-agent
+test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats
 	go vet ./...
-	MACKEREL_AGENT_BIN=$(abspath $(TOOLS)/mackerel-agent) \
+	MACKEREL_AGENT_BIN=$(abspath $(TOOLS)/mackerel-agent) GOSTATS_BIN=$(abspath $(TOOLS)/mackerel-plugin-gostats) \
 		scripts/with-dockerd.sh go test -p 1 -count=1 $(GOTESTFLAGS) ./...
 
 # Starts a few sample ECS-like tasks, runs the plugin over them and shows its output, then cleans up.
@@ -83,18 +83,13 @@ test-dist: dist $(TOOLS)/mkr
 ## --- bench ---
 # `make bench`: wall time, CPU time and peak RSS of full runs of the built plugin, side by side with the
 # shell loop it replaces and a minimal floor, on 30 real tasks and on 100/300/1000 stand-in targets, plus a
-# profile (bench/run.sh). Uses scripts/with-dockerd.sh when present, else needs DOCKER_HOST.
+# profile (bench/run.sh). Starts a private dockerd when none answers, as `make test` does.
 TOOLS           ?= .cache/bin
 GOSTATS_VERSION := v0.91.0
 
 .PHONY: bench
 bench: build $(TOOLS)/mackerel-plugin-gostats
-ifeq ($(wildcard scripts/with-dockerd.sh),)
-	@test -n "$$DOCKER_HOST" || { echo "make bench: set DOCKER_HOST to a Docker daemon" >&2; exit 1; }
-	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) bench/run.sh
-else
 	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) scripts/with-dockerd.sh bench/run.sh
-endif
 
 # The shell loop's plugin, built in a throwaway module: the module proxy serves no version list for
 # mackerel-agent-plugins, so `go install ...@version` fails where an explicit require works.

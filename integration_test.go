@@ -565,3 +565,55 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysMatchShellLoop runs the shell loop's plugin (mackerel-plugin-gostats
+// v0.91.0, as `-port P -path=/stats -metric-key-prefix=gostats.P`) and ours on
+// the same task, twice each: every key the loop prints, ours prints too,
+// byte for byte; ours adds only its two new series.
+func TestKeysMatchShellLoop(t *testing.T) {
+	needDocker(t)
+	gostats := os.Getenv("GOSTATS_BIN")
+	if gostats == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but GOSTATS_BIN is not; run `make test`")
+		}
+		t.Skip("GOSTATS_BIN not set; `make test` builds mackerel-plugin-gostats v0.91.0")
+	}
+	tk := healthy[0]
+	dir := t.TempDir()
+	loop := func() map[string]float64 {
+		out, err := exec.Command(gostats, "-port", tk.port, "-path=/stats", "-metric-key-prefix=gostats."+tk.port,
+			"-tempfile", filepath.Join(dir, "loop-state")).Output()
+		if err != nil {
+			t.Fatalf("mackerel-plugin-gostats: %v", err)
+		}
+		return parseMetrics(t, string(out))
+	}
+	ours := func() map[string]float64 {
+		r := runPlugin(t, nil, "--docker-host", dockerHost, "--name", tk.name, "--tempfile", filepath.Join(dir, "state"))
+		return parseMetrics(t, r.stdout)
+	}
+	loop()
+	ours()
+	time.Sleep(1100 * time.Millisecond) // both helpers skip a state younger than a second
+	loopKeys, ourKeys := sortedKeys(loop()), ours()
+	var added []string
+	for k := range ourKeys {
+		// The loop diffs heap_released and skips it when it went down.
+		if !slices.Contains(loopKeys, k) && k != "gostats."+tk.port+".heap.heap_released" {
+			added = append(added, k)
+		}
+	}
+	slices.Sort(added)
+	for _, k := range loopKeys {
+		if _, ok := ourKeys[k]; !ok {
+			t.Errorf("the loop prints %s, the plugin does not", k)
+		}
+	}
+	if want := keysFor([]string{tk.port}, []string{"allocation.memory_total_alloc", "objects.heap_objects"}); !slices.Equal(added, want) {
+		t.Errorf("keys only the plugin prints: %q, want %q", added, want)
+	}
+	if len(loopKeys) < 14 {
+		t.Errorf("the loop printed %d keys, want its 15 (14 when heap_released went down): %q", len(loopKeys), loopKeys)
+	}
+}

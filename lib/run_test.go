@@ -3,13 +3,17 @@ package mpecsgostats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +105,43 @@ func runPlugin(t *testing.T, args ...string) (keys, stderr []string, code int, w
 		}
 	}
 	return keys, stderr, code, wall
+}
+
+// TestMain lets a test run the plugin as a process of its own (this test
+// binary, re-executed), to measure what the process spends.
+func TestMain(m *testing.M) {
+	if os.Getenv("MPECSGOSTATS_TEST_AS_PLUGIN") == "1" {
+		os.Exit(Do("test"))
+	}
+	os.Exit(m.Run())
+}
+
+// runPluginProcess is runPlugin in a process of its own; it also returns
+// the process's peak resident set size in bytes.
+func runPluginProcess(t *testing.T, args ...string) (keys, stderr []string, code int, wall time.Duration, peakRSS int64) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "MPECSGOSTATS_TEST_AS_PLUGIN=1")
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	start := time.Now()
+	err := cmd.Run()
+	wall = time.Since(start)
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(outBuf.String()), "\n") {
+		if l != "" {
+			keys = append(keys, strings.Split(l, "\t")[0])
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errBuf.String()), "\n") {
+		if strings.HasPrefix(l, "warning: ") { // not the helper's log lines
+			stderr = append(stderr, l)
+		}
+	}
+	return keys, stderr, cmd.ProcessState.ExitCode(), wall, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 }
 
 func TestRunDaemonAnswersBadly(t *testing.T) {
@@ -204,11 +245,17 @@ func TestRunFaultsAtScale(t *testing.T) {
 
 	timeout := 2 * time.Second
 	host, _ := dockerAPI(t, cs, nil)
-	keys, stderr, code, wall := runPlugin(t, "--docker-host", host, "--timeout", timeout.String(),
+	keys, stderr, code, wall, peakRSS := runPluginProcess(t, "--docker-host", host, "--timeout", timeout.String(),
 		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	// The N = 1000 memory target holds even with 100 64 MiB bodies (at most
+	// 128 bodies of at most 256 KiB are read at once).
+	if peakRSS > 64<<20 {
+		t.Errorf("peak RSS %d MiB", peakRSS>>20)
+	}
+	t.Logf("1000 targets, 300 broken: %s, peak RSS %.1f MiB", wall.Round(time.Millisecond), float64(peakRSS)/(1<<20))
 	gotPorts := map[string]int{}
 	for _, k := range keys {
 		gotPorts[strings.Split(k, ".")[1]]++

@@ -64,13 +64,13 @@ type Discovery struct {
 	Names         []string // docker ps --filter name=
 	Labels        []string // docker ps --filter label=
 	ContainerPort uint16   // 0: every published TCP port
-	Host          string   // "": the binding's HostIP when specific, else 127.0.0.1
+	Host          string   // "": the binding's HostIP when specific, else loopback (see hostFor)
 }
 
 // Targets lists the running containers matching d with one ContainerList
-// call (filters are applied by the daemon) and returns one target per
-// distinct published host TCP port, sorted by host port, and a warning for
-// each port skipped because another container already publishes it.
+// call (filters are applied by the daemon) and returns the targets sorted by
+// host port (see targetsFrom), and a warning for each port skipped because
+// another container already publishes it.
 func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Target, []string, error) {
 	args := filters.NewArgs(filters.Arg("status", "running"))
 	for _, n := range d.Names {

@@ -417,22 +417,31 @@ func TestMackerelAgentOnce(t *testing.T) {
 	}
 	needDocker(t)
 
+	// The plugin block is examples/mackerel-agent.conf as users paste it, with
+	// the installed path replaced by this build and this run's options.
 	dir := t.TempDir()
+	example, err := os.ReadFile("examples/mackerel-agent.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const installed = `"/opt/mackerel-agent/plugins/bin/mackerel-plugin-ecs-gostats"`
+	if !bytes.Contains(example, []byte("[plugin.metrics.ecs-gostats]\ncommand = ["+installed+"]")) {
+		t.Fatalf("examples/mackerel-agent.conf has no plugin block running %s:\n%s", installed, example)
+	}
 	command, _ := json.Marshal([]string{pluginBin,
 		"--docker-host", dockerHost,
 		"--label", "com.amazonaws.ecs.cluster=" + cluster,
 		"--timeout", scrapeTimeout.String(),
 		"--tempfile", filepath.Join(dir, "state"),
 	})
+	block := bytes.Replace(example, []byte(installed), bytes.Trim(command, "[]"), 1)
 	conf := fmt.Sprintf(`apikey = "dummy"
 apibase = "http://127.0.0.1:9"
 pidfile = %q
 root = %q
 cloud_platform = "none"
 
-[plugin.metrics.ecs-gostats]
-command = %s
-`, filepath.Join(dir, "pid"), dir, command)
+%s`, filepath.Join(dir, "pid"), dir, block)
 	confFile := filepath.Join(dir, "mackerel-agent.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,27 +89,9 @@ func fleet(t *testing.T, n int, handler func(i int) http.Handler) []container.Su
 
 var realHandler = http.HandlerFunc(stats_api.Handler)
 
-// runPlugin runs Run in-process and returns sorted metric keys, stderr
-// lines, exit code and wall time.
-func runPlugin(t *testing.T, args ...string) (keys, stderr []string, code int, wall time.Duration) {
-	t.Helper()
-	var errBuf, outBuf bytes.Buffer
-	start := time.Now()
-	lines := captureStdout(t, func() { code = Run(t.Context(), args, "test", &outBuf, &errBuf) })
-	wall = time.Since(start)
-	for _, l := range lines {
-		keys = append(keys, strings.Split(l, "\t")[0])
-	}
-	for _, l := range strings.Split(strings.TrimSpace(errBuf.String()), "\n") {
-		if l != "" {
-			stderr = append(stderr, l)
-		}
-	}
-	return keys, stderr, code, wall
-}
-
-// TestMain lets a test run the plugin as a process of its own (this test
-// binary, re-executed), to measure what the process spends.
+// TestMain lets the tests run the plugin as a process of its own (this test
+// binary, re-executed): the helper prints to the process's stdout, and the
+// process's time and memory are what a run costs.
 func TestMain(m *testing.M) {
 	if os.Getenv("MPECSGOSTATS_TEST_AS_PLUGIN") == "1" {
 		os.Exit(Do("test"))
@@ -116,9 +99,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runPluginProcess is runPlugin in a process of its own; it also returns
-// the process's peak resident set size in bytes.
-func runPluginProcess(t *testing.T, args ...string) (keys, stderr []string, code int, wall time.Duration, peakRSS int64) {
+// pluginRun is what one run of the plugin process gave.
+type pluginRun struct {
+	keys    []string // metric keys on stdout
+	stderr  []string // stderr lines, less the helper's timestamped log lines
+	code    int
+	wall    time.Duration
+	peakRSS int64 // bytes
+}
+
+var helperLogLine = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d `)
+
+func runPlugin(t *testing.T, args ...string) pluginRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "MPECSGOSTATS_TEST_AS_PLUGIN=1")
@@ -126,22 +118,23 @@ func runPluginProcess(t *testing.T, args ...string) (keys, stderr []string, code
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	start := time.Now()
 	err := cmd.Run()
-	wall = time.Since(start)
+	r := pluginRun{wall: time.Since(start), code: cmd.ProcessState.ExitCode()}
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
+	r.peakRSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	for _, l := range strings.Split(strings.TrimSpace(outBuf.String()), "\n") {
 		if l != "" {
-			keys = append(keys, strings.Split(l, "\t")[0])
+			r.keys = append(r.keys, strings.Split(l, "\t")[0])
 		}
 	}
 	for _, l := range strings.Split(strings.TrimSpace(errBuf.String()), "\n") {
-		if strings.HasPrefix(l, "warning: ") { // not the helper's log lines
-			stderr = append(stderr, l)
+		if l != "" && !helperLogLine.MatchString(l) {
+			r.stderr = append(r.stderr, l)
 		}
 	}
-	return keys, stderr, cmd.ProcessState.ExitCode(), wall, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	return r
 }
 
 func TestRunDaemonAnswersBadly(t *testing.T) {
@@ -162,10 +155,10 @@ func TestRunDaemonAnswersBadly(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			host, _ := dockerAPI(t, nil, tt.fault)
-			keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+			run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 			want := "mackerel-plugin-ecs-gostats: " + fmt.Sprintf(tt.want, host)
-			if code != 1 || len(keys) != 0 || len(stderr) != 1 || stderr[0] != want {
-				t.Errorf("exit %d, keys %v, stderr %q\nwant exit 1 and %q", code, keys, stderr, want)
+			if run.code != 1 || len(run.keys) != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
+				t.Errorf("exit %d, keys %v, stderr %q\nwant exit 1 and %q", run.code, run.keys, run.stderr, want)
 			}
 		})
 	}
@@ -181,13 +174,13 @@ func TestRunContainerVanished(t *testing.T) {
 	cs[1].Ports[0].PublicPort, cs[1].Ports[1].PublicPort = uint16(gonePort), uint16(gonePort)
 
 	host, _ := dockerAPI(t, cs, nil)
-	keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0001 %s): dial tcp 127.0.0.1:%d: connect: connection refused", gonePort, cs[1].ID[:12], gonePort)
-	if code != 0 || len(stderr) != 1 || stderr[0] != want {
-		t.Errorf("exit %d, stderr %q\nwant %s", code, stderr, want)
+	if run.code != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
+		t.Errorf("exit %d, stderr %q\nwant %s", run.code, run.stderr, want)
 	}
-	if len(keys) != 11 || !strings.HasPrefix(keys[0], fmt.Sprintf("gostats.%d.", cs[0].Ports[0].PublicPort)) {
-		t.Errorf("keys of the live task: %v", keys)
+	if len(run.keys) != 11 || !strings.HasPrefix(run.keys[0], fmt.Sprintf("gostats.%d.", cs[0].Ports[0].PublicPort)) {
+		t.Errorf("keys of the live task: %v", run.keys)
 	}
 }
 
@@ -245,19 +238,19 @@ func TestRunFaultsAtScale(t *testing.T) {
 
 	timeout := 2 * time.Second
 	host, _ := dockerAPI(t, cs, nil)
-	keys, stderr, code, wall, peakRSS := runPluginProcess(t, "--docker-host", host, "--timeout", timeout.String(),
+	run := runPlugin(t, "--docker-host", host, "--timeout", timeout.String(),
 		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if code != 0 {
-		t.Fatalf("exit %d", code)
+	if run.code != 0 {
+		t.Fatalf("exit %d", run.code)
 	}
 	// The N = 1000 memory target holds even with 100 64 MiB bodies (at most
 	// 128 bodies of at most 256 KiB are read at once).
-	if peakRSS > 64<<20 {
-		t.Errorf("peak RSS %d MiB", peakRSS>>20)
+	if run.peakRSS > 64<<20 {
+		t.Errorf("peak RSS %d MiB", run.peakRSS>>20)
 	}
-	t.Logf("1000 targets, 300 broken: %s, peak RSS %.1f MiB", wall.Round(time.Millisecond), float64(peakRSS)/(1<<20))
+	t.Logf("1000 targets, 300 broken: %s, peak RSS %.1f MiB", run.wall.Round(time.Millisecond), float64(run.peakRSS)/(1<<20))
 	gotPorts := map[string]int{}
-	for _, k := range keys {
+	for _, k := range run.keys {
 		gotPorts[strings.Split(k, ".")[1]]++
 	}
 	for p := range wantPorts {
@@ -269,7 +262,7 @@ func TestRunFaultsAtScale(t *testing.T) {
 		t.Errorf("%d ports reported, want %d", len(gotPorts), len(wantPorts))
 	}
 	causes := map[string]int{}
-	for _, l := range stderr {
+	for _, l := range run.stderr {
 		cause := l[strings.Index(l, "): ")+3:]
 		switch {
 		case strings.HasPrefix(cause, "dial tcp"):
@@ -286,8 +279,8 @@ func TestRunFaultsAtScale(t *testing.T) {
 		t.Errorf("warnings by cause: %v, want %v", causes, want)
 	}
 	// The bound a hung target may hold the run; generous for a shared machine.
-	if wall > timeout+3*time.Second {
-		t.Errorf("run took %s with --timeout %s", wall, timeout)
+	if run.wall > timeout+3*time.Second {
+		t.Errorf("run took %s with --timeout %s", run.wall, timeout)
 	}
 }
 
@@ -322,9 +315,9 @@ func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	keys, stderr, code, _ := runPlugin(t, "--docker-host", "unix://"+sock, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if code != 0 || len(keys) != 11 {
-		t.Errorf("exit %d, %d keys, stderr %q", code, len(keys), stderr)
+	run := runPlugin(t, "--docker-host", "unix://"+sock, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.keys) != 11 {
+		t.Errorf("exit %d, %d keys, stderr %q", run.code, len(run.keys), run.stderr)
 	}
 	want := "GET /v1.41/containers/json,HEAD /_ping,GET /v1.51/containers/json"
 	if got := strings.Join(requests, ","); got != want {
@@ -336,9 +329,9 @@ func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
 // makes exactly one request to it.
 func TestRunOneDaemonRequest(t *testing.T) {
 	host, requests := dockerAPI(t, fleet(t, 2, func(int) http.Handler { return realHandler }), nil)
-	keys, _, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if code != 0 || len(keys) != 22 || strings.Join(requests(), ",") != "GET /v1.41/containers/json" {
-		t.Errorf("exit %d, %d keys, daemon requests %q", code, len(keys), requests())
+	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.keys) != 22 || strings.Join(requests(), ",") != "GET /v1.41/containers/json" {
+		t.Errorf("exit %d, %d keys, daemon requests %q", run.code, len(run.keys), requests())
 	}
 }
 
@@ -352,8 +345,8 @@ func TestRunDockerHostTCP(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
-	keys, stderr, code, _ := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if code != 0 || len(keys) != 11 || len(stderr) != 0 {
-		t.Errorf("exit %d, %d keys, stderr %q", code, len(keys), stderr)
+	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.keys) != 11 || len(run.stderr) != 0 {
+		t.Errorf("exit %d, %d keys, stderr %q", run.code, len(run.keys), run.stderr)
 	}
 }

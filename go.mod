@@ -9,7 +9,6 @@ require (
 	github.com/jessevdk/go-flags v1.6.1
 	github.com/mackerelio/go-mackerel-plugin-helper v0.1.3
 	github.com/mackerelio/golib v1.2.1
-	golang.org/x/text v0.42.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -41,6 +40,7 @@ require (
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
 )

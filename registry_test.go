@@ -46,23 +46,3 @@ func TestRegistryEntry(t *testing.T) {
 		t.Errorf("source = %q, want %q", *entry.Source, want)
 	}
 }
-
-func TestRegistrySourceRule(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want bool
-	}{
-		{"ecs-gostats/mackerel-plugin-ecs-gostats", true},
-		{"a_b.c/d-e.f_g", true},
-		{"mackerel-plugin-ecs-gostats", false},
-		{"a/b/c", false},
-		{"a/b\n", false},
-		{"/b", false},
-		{"a/", false},
-		{"a b/c", false},
-	} {
-		if got := registrySourceRe.MatchString(tc.in); got != tc.want {
-			t.Errorf("match(%q) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}

@@ -2,11 +2,9 @@ package mpecsgostats
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"testing"
-
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
+	"time"
 )
 
 func BenchmarkParseStats(b *testing.B) {
@@ -20,16 +18,18 @@ func BenchmarkParseStats(b *testing.B) {
 	}
 }
 
-// BenchmarkFetchMetrics builds the keys of 30 tasks, as one run does.
-func BenchmarkFetchMetrics(b *testing.B) {
+// BenchmarkReport turns 30 tasks' values into lines and the next state, as
+// one run does.
+func BenchmarkReport(b *testing.B) {
 	var results []result
 	for i := 0; i < 30; i++ {
-		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), HostPort: uint16(32768 + i)}, values: allValues()})
+		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(32768 + i), values: allValues()})
 	}
-	p := plugin{prefix: "gostats", results: results}
+	now := time.Unix(1795613637, 0)
+	_, last := report("gostats", results, state{}, now.Add(-time.Minute))
 	b.ReportAllocs()
 	for b.Loop() {
-		p.FetchMetrics()
+		report("gostats", results, last, now)
 	}
 }
 
@@ -41,27 +41,18 @@ func BenchmarkTargetsFrom(b *testing.B) {
 	}
 }
 
-// BenchmarkOutputValues prints the values of 1000 tasks through the helper,
-// as a run does after scraping (stdout discarded).
-func BenchmarkOutputValues(b *testing.B) {
+// BenchmarkPrintValues prints the values of 1000 tasks, as a run does after
+// scraping.
+func BenchmarkPrintValues(b *testing.B) {
 	var results []result
 	for i := 0; i < 1000; i++ {
-		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), HostPort: uint16(10000 + i)}, values: allValues()})
+		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(10000 + i), values: allValues()})
 	}
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer devnull.Close()
-	orig := os.Stdout
-	os.Stdout = devnull
-	defer func() { os.Stdout = orig }()
-	state := filepath.Join(b.TempDir(), "state")
+	now := time.Unix(1795613637, 0)
+	_, last := report("gostats", results, state{}, now.Add(-time.Minute))
 	b.ReportAllocs()
 	for b.Loop() {
-		os.Remove(state)
-		h := mp.NewMackerelPlugin(plugin{prefix: "gostats", results: results, perPort: true, noRates: true})
-		h.Tempfile = state
-		h.OutputValues()
+		lines, _ := report("gostats", results, last, now)
+		printValues(io.Discard, lines)
 	}
 }

@@ -228,3 +228,9 @@ func socketMissing(host string) bool {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// identity tells targets apart across runs: a container and its port. A
+// task replaced by another (even on the same host port) is another target.
+func (t Target) identity() string {
+	return fmt.Sprintf("%s:%d", t.ContainerID, t.PrivatePort)
+}

@@ -6,11 +6,9 @@ package mpecsgostats
 import (
 	"context"
 	"crypto/sha1"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,10 +23,7 @@ import (
 	"time"
 
 	"github.com/jessevdk/go-flags"
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 	"github.com/mackerelio/golib/pluginutil"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
 )
 
 const pluginName = "mackerel-plugin-ecs-gostats"
@@ -41,7 +36,7 @@ type options struct {
 	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
 	Scheme        string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
 	Path          string        `short:"p" long:"path" default:"/stats" value-name:"PATH" description:"path of the stats endpoint"`
-	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"per-target timeout; targets are scraped at once, so it also bounds the run"`
+	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: the Docker API call and every scrape (targets are scraped in parallel)"`
 	Concurrency   int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
 	Prefix        string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
 	Tempfile      string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
@@ -69,8 +64,10 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		return 0
 	}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
-		h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix})
-		h.OutputDefinitions()
+		if err := printMeta(stdout, opts.Prefix); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
+			return 1
+		}
 		return 0
 	}
 
@@ -90,8 +87,8 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		return 0
 	}
 	for _, r := range results {
-		if r.err != nil {
-			fmt.Fprintf(stderr, "warning: %v\n", r.err)
+		if r.cause != nil {
+			fmt.Fprintf(stderr, "warning: %v\n", scrapeError(r.target, opts, r.cause))
 		}
 	}
 
@@ -99,13 +96,18 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 	if tempfile == "" {
 		tempfile = defaultTempfile(args)
 	}
-	rates, err := prepareState(tempfile, opts.Prefix, results, time.Now())
+	last, err := loadState(tempfile)
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
-	h := mp.NewMackerelPlugin(plugin{prefix: opts.Prefix, results: results, perPort: true, noRates: !rates})
-	h.Tempfile = tempfile
-	h.OutputValues()
+	lines, next := report(opts.Prefix, results, last, time.Now())
+	if err := printValues(stdout, lines); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
+		return 1
+	}
+	if err := saveState(tempfile, next); err != nil {
+		fmt.Fprintf(stderr, "warning: rates will be missing at the next run: %v\n", err)
+	}
 	return 0
 }
 
@@ -153,11 +155,12 @@ func discover(ctx context.Context, opts options) ([]Target, []string, error) {
 	return d.Discover(ctx, opts.DockerHost, opts.Timeout)
 }
 
-// result is one target's scrape: its values, or the error naming it.
+// result is one target's scrape: its values, or why there are none.
 type result struct {
 	target  Target
+	key     string // the task part of its metric keys
 	values  map[string]float64
-	err     error
+	cause   error // nil when scraped; says what failed, without naming the target
 	latency time.Duration
 }
 
@@ -178,8 +181,8 @@ func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts opti
 			case <-ctx.Done():
 			}
 			if expired(ctx) {
-				err := fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", opts.Concurrency)
-				results[i] = result{target: t, err: scrapeError(t, opts, err)}
+				results[i] = result{target: t, key: taskKey(t),
+					cause: fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", opts.Concurrency)}
 				return
 			}
 			results[i] = scrape(ctx, hc, t, opts)
@@ -199,7 +202,7 @@ func expired(ctx context.Context) bool {
 func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result {
 	start := time.Now()
 	values, err := fetchStats(ctx, hc, t.URL(opts.Scheme, opts.Path))
-	r := result{target: t, values: values, latency: time.Since(start)}
+	r := result{target: t, key: taskKey(t), values: values, latency: time.Since(start)}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -208,9 +211,15 @@ func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s", opts.Timeout)
 		}
-		r.err = scrapeError(t, opts, err)
+		r.cause = err
 	}
 	return r
+}
+
+// taskKey is the task part of a target's metric keys: its host port, as
+// the shell loop named it.
+func taskKey(t Target) string {
+	return strconv.Itoa(int(t.HostPort))
 }
 
 func scrapeError(t Target, opts options, err error) error {
@@ -225,225 +234,18 @@ func printList(w io.Writer, results []result) {
 			family = "-"
 		}
 		status := "ok " + r.latency.Round(time.Millisecond/10).String()
-		if r.err != nil {
-			status = "error: " + errors.Unwrap(r.err).Error()
+		if r.cause != nil {
+			status = "error: " + r.cause.Error()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.target.ContainerName, r.target.ShortID(), family, r.target.Addr(), status)
 	}
 	tw.Flush()
 }
 
-// defaultTempfile is one state file per command line, as the helper names
-// its own: two plugin blocks with different filters never share state.
+// defaultTempfile is one state file per command line, as
+// go-mackerel-plugin-helper names its own: two plugin blocks with different
+// filters never share state.
 func defaultTempfile(args []string) string {
 	sum := sha1.Sum([]byte(strings.Join(args, " ")))
 	return filepath.Join(pluginutil.PluginWorkDir(), fmt.Sprintf("%s-%x", pluginName, sum))
-}
-
-// graphDefs are the graphs of each task, in the order README lists them.
-var graphDefs = []struct{ name, label, unit string }{
-	{"runtime", "Runtime", "integer"},
-	{"memory", "Memory", "bytes"},
-	{"operation", "Operation", "integer"},
-	{"heap", "Heap", "bytes"},
-	{"gc", "GC", "float"},
-	{"objects", "Heap Objects", "integer"},
-	{"allocation", "Allocation", "bytes"},
-}
-
-// metricDef is one reported metric; name is also its JSON field in the
-// golang-stats-api-handler response. Diff metrics are counters reported as
-// per-minute rates by the helper.
-type metricDef struct {
-	graph, name, label string
-	diff               bool
-}
-
-func (m metricDef) key() string { return m.graph + "." + m.name }
-
-// metricDefs: the first 15 are mackerel-plugin-gostats' metrics under the
-// same names (heap_released is a gauge here); the last two are additions.
-var metricDefs = []metricDef{
-	{"runtime", "goroutine_num", "Goroutine Num", false},
-	{"runtime", "cgo_call_num", "CGO Call Num", true},
-	{"memory", "memory_alloc", "Alloc", false},
-	{"memory", "memory_sys", "Sys", false},
-	{"memory", "memory_stack", "Stack In Use", false},
-	{"operation", "memory_lookups", "Pointer Lookups", true},
-	{"operation", "memory_mallocs", "Mallocs", true},
-	{"operation", "memory_frees", "Frees", true},
-	{"heap", "heap_sys", "Sys", false},
-	{"heap", "heap_idle", "Idle", false},
-	{"heap", "heap_inuse", "In Use", false},
-	{"heap", "heap_released", "Released", false},
-	{"gc", "gc_num", "GC Num", true},
-	{"gc", "gc_per_second", "GC Per Second", false},
-	{"gc", "gc_pause_per_second", "GC Pause Per Second", false},
-	{"objects", "heap_objects", "Objects", false},
-	{"allocation", "memory_total_alloc", "Allocated Bytes / min", true},
-}
-
-// plugin is what the helper prints: the scraped results as
-// "<prefix>.<hostport>.<graph>.<metric>" values and wildcard graphs keyed
-// "<prefix>.#.<graph>".
-type plugin struct {
-	prefix  string
-	results []result
-	perPort bool // graphs per scraped port, for printing values (see GraphDefinition)
-	noRates bool // leave out the diff metrics, and so the state file
-}
-
-// containersKey holds, in the helper's state, which container served each
-// host port; it matches no graph, so it is saved but never printed.
-const containersKey = "_containers"
-
-func (p plugin) FetchMetrics() (map[string]interface{}, error) {
-	values := map[string]interface{}{}
-	containers := map[string]interface{}{}
-	for _, r := range p.results {
-		if r.err != nil {
-			continue
-		}
-		port := strconv.Itoa(int(r.target.HostPort))
-		containers[port] = r.target.ContainerID
-		for k, v := range r.values {
-			values[p.prefix+"."+port+"."+k] = v
-		}
-	}
-	values[containersKey] = containers
-	return values, nil
-}
-
-// GraphDefinition is the wildcard graphs "<prefix>.#.<graph>" (meta mode).
-// With perPort it is the same graphs for each scraped port instead, with
-// absolute metric names: the helper then looks each key up, where with
-// wildcards it matches every key against every metric's regexp, the largest
-// cost of a run with many tasks. The keys printed are the same.
-func (p plugin) GraphDefinition() map[string]mp.Graphs {
-	ports := []string{"#"}
-	if p.perPort {
-		ports = ports[:0]
-		for _, r := range p.results {
-			if r.err == nil {
-				ports = append(ports, strconv.Itoa(int(r.target.HostPort)))
-			}
-		}
-	}
-	labelPrefix := cases.Title(language.Und, cases.NoLower).String(p.prefix)
-	graphs := make(map[string]mp.Graphs, len(graphDefs)*len(ports))
-	for _, g := range graphDefs {
-		var metrics []mp.Metrics
-		for _, m := range metricDefs {
-			if m.graph == g.name && !(m.diff && p.noRates) {
-				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff, AbsoluteName: p.perPort})
-			}
-		}
-		graph := mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
-		for _, port := range ports {
-			graphs[p.prefix+"."+port+"."+g.name] = graph
-		}
-	}
-	return graphs
-}
-
-// prepareState readies the helper's state file for this run and tells
-// whether rates can be reported. Not when the file cannot be written (the
-// helper would exit on saving it) or when another run saved it less than a
-// second ago (the helper would then print nothing at all): gauges are still
-// reported. A missing or corrupt state is left to the helper, which replaces
-// it. The counters of ports now served by another container are forgotten.
-func prepareState(path, prefix string, results []result, now time.Time) (rates bool, err error) {
-	if err := checkWritable(path); err != nil {
-		return false, fmt.Errorf("rates left out: state file not writable: %w", err)
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("rates left out: %w", err)
-	}
-	var head struct {
-		LastTime   *float64          `json:"_lastTime"`
-		Containers map[string]string `json:"_containers"`
-	}
-	if json.Unmarshal(b, &head) != nil {
-		return true, nil
-	}
-	if head.LastTime != nil && now.Sub(time.Unix(int64(*head.LastTime), 0)) < time.Second {
-		return false, fmt.Errorf("rates left out: another run saved %s less than a second ago", path)
-	}
-	replaced := replacedPorts(head.Containers, results)
-	if len(replaced) == 0 {
-		return true, nil
-	}
-	var state map[string]interface{}
-	if json.Unmarshal(b, &state) != nil {
-		return true, nil
-	}
-	forget(state, prefix, replaced)
-	if err := writeFileAtomic(path, state); err != nil {
-		return false, fmt.Errorf("rates left out: %w", err)
-	}
-	return true, nil
-}
-
-func checkWritable(path string) error {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	if errors.Is(statErr, fs.ErrNotExist) {
-		os.Remove(path)
-	}
-	return nil
-}
-
-// replacedPorts are the host ports now served by another container than at
-// the last run: a new task's counters start again from zero, and a rate
-// across two tasks is a lie.
-func replacedPorts(last map[string]string, results []result) []string {
-	var ports []string
-	for _, r := range results {
-		port := strconv.Itoa(int(r.target.HostPort))
-		if was, ok := last[port]; ok && r.err == nil && was != r.target.ContainerID {
-			ports = append(ports, port)
-		}
-	}
-	return ports
-}
-
-// forget drops the ports' values from the state: the helper then finds no
-// last value for them and skips their rates once.
-func forget(state map[string]interface{}, prefix string, ports []string) {
-	for _, port := range ports {
-		portPrefix := prefix + "." + port + "."
-		for k := range state {
-			if strings.HasPrefix(k, portPrefix) || strings.HasPrefix(k, ".last_diff."+portPrefix) {
-				delete(state, k)
-			}
-		}
-	}
-}
-
-func writeFileAtomic(path string, v interface{}) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state %s: %w", tmp.Name(), err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

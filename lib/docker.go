@@ -5,48 +5,66 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 )
 
 // Labels the ECS agent puts on every container it starts.
 const (
 	labelFamily        = "com.amazonaws.ecs.task-definition-family"
+	labelRevision      = "com.amazonaws.ecs.task-definition-version"
 	labelContainerName = "com.amazonaws.ecs.container-name"
+	labelTaskARN       = "com.amazonaws.ecs.task-arn"
+)
+
+// How targets are reached (--address).
+const (
+	addressHostPort    = "host-port"    // the published host port, through docker-proxy
+	addressContainerIP = "container-ip" // the container's own address and private port
 )
 
 // defaultDockerHost is where the ECS-optimized AMIs' dockerd listens.
 const defaultDockerHost = "unix:///var/run/docker.sock"
 
-// Target is one published host port of a running container: one stats
-// endpoint to scrape.
+// Target is one TCP port of a running container: one stats endpoint to
+// scrape. It carries what keys and warnings need.
 type Target struct {
 	ContainerID   string
-	ContainerName string
+	ContainerName string // the Docker container name
+	Created       int64  // container creation, unix seconds
 	Family        string // com.amazonaws.ecs.task-definition-family, "" outside ECS
+	Revision      string // com.amazonaws.ecs.task-definition-version
+	ECSContainer  string // com.amazonaws.ecs.container-name
+	TaskID        string // last part of com.amazonaws.ecs.task-arn
 	Host          string // address used to reach the port
-	HostPort      uint16
+	Port          uint16 // port used to reach it: HostPort or PrivatePort
+	HostPort      uint16 // published host port, 0 when not published
 	PrivatePort   uint16
 }
 
 // ShortID is the 12-character container id docker ps shows.
-func (t Target) ShortID() string {
-	if len(t.ContainerID) > 12 {
-		return t.ContainerID[:12]
+func (t Target) ShortID() string { return shortID(t.ContainerID) }
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
 	}
-	return t.ContainerID
+	return id
 }
 
 // Addr is host:port, with brackets for IPv6.
 func (t Target) Addr() string {
-	return net.JoinHostPort(t.Host, fmt.Sprint(t.HostPort))
+	return net.JoinHostPort(t.Host, fmt.Sprint(t.Port))
 }
 
 // URL is the stats endpoint of the target.
@@ -63,8 +81,10 @@ type containerLister interface {
 type Discovery struct {
 	Names         []string // docker ps --filter name=
 	Labels        []string // docker ps --filter label=
-	ContainerPort uint16   // 0: every published TCP port
+	ContainerPort uint16   // 0: every published TCP port (every listed one with container-ip)
 	Host          string   // "": the binding's HostIP when specific, else loopback (see hostFor)
+	Address       string   // addressHostPort ("" too) or addressContainerIP
+	Network       string   // container-ip: the network whose address is used ("": the first by name)
 }
 
 // Targets lists the running containers matching d with one ContainerList
@@ -94,6 +114,9 @@ func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Targe
 // port another container already publishes (on another host IP) is skipped
 // with a warning.
 func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target, warnings []string) {
+	if d.Address == addressContainerIP {
+		return d.containerIPTargets(containers)
+	}
 	owner := map[uint16]string{}
 	for _, c := range containers {
 		name := containerName(c)
@@ -103,18 +126,86 @@ func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target
 				continue
 			}
 			owner[p.PublicPort] = name
-			targets = append(targets, Target{
-				ContainerID:   c.ID,
-				ContainerName: name,
-				Family:        c.Labels[labelFamily],
-				Host:          d.hostFor(p.IP),
-				HostPort:      p.PublicPort,
-				PrivatePort:   p.PrivatePort,
-			})
+			t := newTarget(c, p.PrivatePort, p.PublicPort)
+			t.Host, t.Port = d.hostFor(p.IP), p.PublicPort
+			targets = append(targets, t)
 		}
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].HostPort < targets[j].HostPort })
 	return targets, warnings
+}
+
+// containerIPTargets reaches each container at its own address on its
+// network and its private ports: --container-port, else every TCP port it
+// lists. The published host port, when there is one, still names {port}.
+func (d Discovery) containerIPTargets(containers []container.Summary) (targets []Target, warnings []string) {
+	for _, c := range containers {
+		ip, why := d.containerAddress(c)
+		if ip == "" {
+			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: %s", containerName(c), shortID(c.ID), why))
+			continue
+		}
+		published := map[uint16]uint16{} // private port -> host port
+		for _, p := range (Discovery{}).bindings(c.Ports) {
+			published[p.PrivatePort] = p.PublicPort
+		}
+		var ports []uint16
+		if d.ContainerPort != 0 {
+			ports = []uint16{d.ContainerPort}
+		} else {
+			seen := map[uint16]bool{}
+			for _, p := range c.Ports {
+				if p.Type == "tcp" && !seen[p.PrivatePort] {
+					seen[p.PrivatePort] = true
+					ports = append(ports, p.PrivatePort)
+				}
+			}
+			slices.Sort(ports)
+		}
+		for _, port := range ports {
+			t := newTarget(c, port, published[port])
+			t.Host, t.Port = ip, port
+			targets = append(targets, t)
+		}
+	}
+	return targets, warnings
+}
+
+// containerAddress is the container's IPv4 address on --network, else on
+// the first of its networks, by name, that gives it one; or why there is
+// none.
+func (d Discovery) containerAddress(c container.Summary) (ip, why string) {
+	var networks map[string]*network.EndpointSettings
+	if c.NetworkSettings != nil {
+		networks = c.NetworkSettings.Networks
+	}
+	if d.Network != "" {
+		if n := networks[d.Network]; n != nil && n.IPAddress != "" {
+			return n.IPAddress, ""
+		}
+		return "", fmt.Sprintf("no IPv4 address on network %s (--network)", d.Network)
+	}
+	for _, name := range slices.Sorted(maps.Keys(networks)) {
+		if n := networks[name]; n != nil && n.IPAddress != "" {
+			return n.IPAddress, ""
+		}
+	}
+	return "", fmt.Sprintf("no IPv4 address on any network (network mode %s); --address container-ip needs one", c.HostConfig.NetworkMode)
+}
+
+func newTarget(c container.Summary, privatePort, hostPort uint16) Target {
+	arn := c.Labels[labelTaskARN]
+	return Target{
+		ContainerID:   c.ID,
+		ContainerName: containerName(c),
+		Created:       c.Created,
+		Family:        c.Labels[labelFamily],
+		Revision:      c.Labels[labelRevision],
+		ECSContainer:  c.Labels[labelContainerName],
+		TaskID:        arn[strings.LastIndex(arn, "/")+1:],
+		HostPort:      hostPort,
+		PrivatePort:   privatePort,
+	}
 }
 
 // bindings picks one published binding per container TCP port, preferring

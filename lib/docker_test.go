@@ -69,10 +69,7 @@ func TestTargetsFrom(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, warnings := tt.d.targetsFrom(containers)
-			for i := range got {
-				got[i].ContainerID = got[i].ShortID()
-			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if !reflect.DeepEqual(placesOf(got), placesOf(tt.want)) {
 				t.Errorf("targets:\n got %+v\nwant %+v", got, tt.want)
 			}
 			if !reflect.DeepEqual(warnings, tt.warnings) {
@@ -106,27 +103,105 @@ func TestTargetsFromSplitPorts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, warnings := Discovery{}.targetsFrom(tt.containers)
-			for i := range got {
-				got[i].ContainerID = got[i].ShortID()
-			}
-			if !reflect.DeepEqual(got, tt.want) || len(warnings) != 0 {
+			if !reflect.DeepEqual(placesOf(got), placesOf(tt.want)) || len(warnings) != 0 {
 				t.Errorf("got %+v, %q\nwant %+v", got, warnings, tt.want)
 			}
 		})
 	}
 }
 
-func TestTargetAddr(t *testing.T) {
-	for _, tt := range []struct {
-		host string
-		want string
-	}{
-		{"127.0.0.1", "127.0.0.1:32768"},
-		{"::1", "[::1]:32768"},
-	} {
-		if got := (Target{Host: tt.host, HostPort: 32768}).Addr(); got != tt.want {
-			t.Errorf("Addr() with host %s = %s, want %s", tt.host, got, tt.want)
+// place is where discovery says a target is, and which container it is.
+type place struct {
+	id, name, family string
+	addr             string // what is dialled
+	hostPort         uint16 // what {port} names
+	privatePort      uint16
+}
+
+// placesOf is what TestTargetsFrom compares; wants give HostPort and Host,
+// and in host-port mode the port dialled is the host port.
+func placesOf(ts []Target) []place {
+	var ps []place
+	for _, t := range ts {
+		if t.Port == 0 {
+			t.Port = t.HostPort
 		}
+		ps = append(ps, place{t.ShortID(), t.ContainerName, t.Family, t.Addr(), t.HostPort, t.PrivatePort})
+	}
+	return ps
+}
+
+// TestTargetFromLabels: everything keys and warnings need comes from the
+// one /containers/json answer.
+func TestTargetFromLabels(t *testing.T) {
+	containers := loadContainers(t, "containers.json")
+	got, _ := Discovery{Names: nil}.targetsFrom(containers[6:]) // ecs-web-3-web
+	want := []Target{{
+		ContainerID:   containers[6].ID,
+		ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601",
+		Created:       1795613084,
+		Family:        "web",
+		ECSContainer:  "web",
+		TaskID:        "5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d",
+		Host:          "127.0.0.1",
+		Port:          32769,
+		HostPort:      32769,
+		PrivatePort:   8080,
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestContainerIPTargets: --address container-ip reaches each container at
+// its address on its network and its private port, published or not.
+func TestContainerIPTargets(t *testing.T) {
+	containers := loadContainers(t, "containers.json")
+	byName := func(ps []place) map[string][]place {
+		m := map[string][]place{}
+		for _, p := range ps {
+			m[p.name] = append(m[p.name], p)
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		d        Discovery
+		want     map[string][]string // container name -> addresses dialled
+		warnings []string
+	}{
+		{"every listed TCP port", Discovery{Address: addressContainerIP}, map[string][]string{
+			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:8080"},
+			"ecs-agent":                                {"172.17.0.7:8080"},
+			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:8080"},
+			"ecs-worker-4-worker-c0d1e2f3a4b5c6d7e801": {"172.17.0.5:8080"},
+			"ecs-statsd-2-statsd-b1c2d3e4f5a6b7c8d901": {"172.17.0.4:8080"},
+			"ecs-api-7-api-9a8b7c6d5e4f3a2b1c01":       {"172.17.0.3:8080", "172.17.0.3:9090"},
+			"ecs-web-3-web-e8c6b0a1f2d3c4b5a601":       {"172.17.0.2:8080"},
+		}, nil},
+		{"--container-port", Discovery{Address: addressContainerIP, ContainerPort: 9090}, map[string][]string{
+			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:9090"},
+			"ecs-agent":                                {"172.17.0.7:9090"},
+			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:9090"},
+			"ecs-worker-4-worker-c0d1e2f3a4b5c6d7e801": {"172.17.0.5:9090"},
+			"ecs-statsd-2-statsd-b1c2d3e4f5a6b7c8d901": {"172.17.0.4:9090"},
+			"ecs-api-7-api-9a8b7c6d5e4f3a2b1c01":       {"172.17.0.3:9090"},
+			"ecs-web-3-web-e8c6b0a1f2d3c4b5a601":       {"172.17.0.2:9090"},
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warnings := tt.d.targetsFrom(containers)
+			addrs := map[string][]string{}
+			for name, ps := range byName(placesOf(got)) {
+				for _, p := range ps {
+					addrs[name] = append(addrs[name], p.addr)
+				}
+			}
+			if !reflect.DeepEqual(addrs, tt.want) || !reflect.DeepEqual(warnings, tt.warnings) {
+				t.Errorf("addresses %v, warnings %q\nwant %v, %q", addrs, warnings, tt.want, tt.warnings)
+			}
+		})
 	}
 }
 

@@ -180,22 +180,19 @@ func TestScrapeAllBoundedByDeadline(t *testing.T) {
 	defer hang.Close()
 	good := httptest.NewServer(http.HandlerFunc(stats_api.Handler))
 	defer good.Close()
-	target := func(srvURL, name string) Target {
-		host, port, _ := net.SplitHostPort(strings.TrimPrefix(srvURL, "http://"))
-		var p uint16
-		for _, c := range port {
-			p = p*10 + uint16(c-'0')
-		}
-		return Target{ContainerID: name + "0123456789abcdef", ContainerName: name, Host: host, HostPort: p}
+	target := func(srv *httptest.Server, name string) keyed {
+		addr := srv.Listener.Addr().(*net.TCPAddr)
+		return keyed{Target: Target{ContainerID: name + "0123456789abcdef", ContainerName: name,
+			Host: addr.IP.String(), Port: uint16(addr.Port), HostPort: uint16(addr.Port)}, key: name}
 	}
 	opts := options{Scheme: "http", Path: "/stats", Timeout: 300 * time.Millisecond}
-	run := func(concurrency int, targets ...Target) []result {
+	run := func(concurrency int, targets ...keyed) []result {
 		opts.Concurrency = concurrency
 		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 		defer cancel()
 		return scrapeAll(ctx, newHTTPClient(opts.Timeout), targets, opts)
 	}
-	hung, ok := target(hang.URL, "hung"), target(good.URL, "good")
+	hung, ok := target(hang, "hung"), target(good, "good")
 	noAnswer := "no answer within 300ms"
 	notScraped := "not scraped: 2 others still in flight at the deadline (see --concurrency)"
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -67,10 +68,13 @@ func isDiff(key string) bool {
 // graphDefinitions are the graphs of meta mode: one per graph with a
 // wildcard at the task key, "<prefix>.#.<graph>", so a task under a new key
 // needs no new definition.
-func graphDefinitions(prefix string) map[string]mp.Graphs {
+func graphDefinitions(prefix string, only map[string]bool) map[string]mp.Graphs {
 	labelPrefix := title(prefix)
 	graphs := make(map[string]mp.Graphs, len(graphDefs))
 	for _, g := range graphDefs {
+		if only != nil && !only[g.name] {
+			continue
+		}
 		var metrics []mp.Metrics
 		for _, m := range metricDefs {
 			if m.graph == g.name {
@@ -95,8 +99,8 @@ func title(prefix string) string {
 
 // printMeta writes what mackerel-agent reads in meta mode
 // (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON.
-func printMeta(w io.Writer, prefix string) error {
-	b, err := json.Marshal(mp.GraphDef{Graphs: graphDefinitions(prefix)})
+func printMeta(w io.Writer, prefix string, graphs map[string]bool) error {
+	b, err := json.Marshal(mp.GraphDef{Graphs: graphDefinitions(prefix, graphs)})
 	if err != nil {
 		return err
 	}
@@ -120,4 +124,24 @@ func printValues(w io.Writer, lines []metricLine) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// parseGraphs checks a --graphs list; empty means all.
+func parseGraphs(list string) (map[string]bool, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var valid []string
+	for _, g := range graphDefs {
+		valid = append(valid, g.name)
+	}
+	graphs := map[string]bool{}
+	for _, g := range strings.Split(list, ",") {
+		g = strings.TrimSpace(g)
+		if !slices.Contains(valid, g) {
+			return nil, fmt.Errorf("--graphs %q: unknown graph %q (valid: %s)", list, g, strings.Join(valid, ","))
+		}
+		graphs[g] = true
+	}
+	return graphs, nil
 }

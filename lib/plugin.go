@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,10 +37,17 @@ type options struct {
 	Path          string        `short:"p" long:"path" default:"/stats" value-name:"PATH" description:"path of the stats endpoint"`
 	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: the Docker API call and every scrape (targets are scraped in parallel)"`
 	Concurrency   int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
+	Address       string        `long:"address" default:"host-port" choice:"host-port" choice:"container-ip" description:"how targets are reached: the published host port, or the container's own address and private port (needs no published port; works from inside a container with the Docker socket mounted)"`
+	Network       string        `long:"network" value-name:"NAME" description:"with --address container-ip: the Docker network whose address is used (default: the first, by name, that gives the container an IPv4 address)"`
 	Prefix        string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
+	Key           string        `long:"key" default:"{port}" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys"`
+	Graphs        string        `long:"graphs" value-name:"LIST" description:"comma-separated graphs to send, from runtime,memory,operation,heap,gc,objects,allocation (default: all)"`
 	Tempfile      string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
 	List          bool          `long:"list" description:"print one line per discovered target and whether it answered, then exit"`
 	Version       bool          `short:"v" long:"version" description:"print the version and exit"`
+
+	keyTemplate keyTemplate     // parsed Key
+	graphs      map[string]bool // parsed Graphs; nil: all
 }
 
 // Do runs the plugin with the process's arguments and returns the exit code.
@@ -64,7 +70,7 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		return 0
 	}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
-		if err := printMeta(stdout, opts.Prefix); err != nil {
+		if err := printMeta(stdout, opts.Prefix, opts.graphs); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 			return 1
 		}
@@ -78,10 +84,20 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return 1
 	}
-	for _, w := range warnings {
+	tempfile := opts.Tempfile
+	if tempfile == "" {
+		tempfile = defaultTempfile(args)
+	}
+	last, err := loadState(tempfile)
+	if err != nil {
+		warnings = append(warnings, err.Error())
+	}
+	keyedTargets, keyWarnings, slots := assignKeys(opts.keyTemplate, targets, last)
+	for _, w := range append(warnings, keyWarnings...) {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
-	results := scrapeAll(ctx, newHTTPClient(opts.Timeout), targets, opts)
+
+	results := scrapeAll(ctx, newHTTPClient(opts.Timeout), keyedTargets, opts)
 	if opts.List {
 		printList(stdout, results)
 		return 0
@@ -90,17 +106,15 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		if r.cause != nil {
 			fmt.Fprintf(stderr, "warning: %v\n", scrapeError(r.target, opts, r.cause))
 		}
+		for k := range r.values {
+			if opts.graphs != nil && !opts.graphs[strings.SplitN(k, ".", 2)[0]] {
+				delete(r.values, k)
+			}
+		}
 	}
 
-	tempfile := opts.Tempfile
-	if tempfile == "" {
-		tempfile = defaultTempfile(args)
-	}
-	last, err := loadState(tempfile)
-	if err != nil {
-		fmt.Fprintf(stderr, "warning: %v\n", err)
-	}
 	lines, next := report(opts.Prefix, results, last, time.Now())
+	next.Slots = slots
 	if err := printValues(stdout, lines); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return 1
@@ -142,6 +156,14 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		err = fmt.Errorf("--concurrency %d: must be at least 1", opts.Concurrency)
 	case !strings.HasPrefix(opts.Path, "/"):
 		err = fmt.Errorf("--path %q: must start with /", opts.Path)
+	case opts.Network != "" && opts.Address != addressContainerIP:
+		err = fmt.Errorf("--network %q: only with --address container-ip", opts.Network)
+	}
+	if err == nil {
+		opts.keyTemplate, err = parseKeyTemplate(opts.Key)
+	}
+	if err == nil {
+		opts.graphs, err = parseGraphs(opts.Graphs)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
@@ -151,7 +173,8 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 }
 
 func discover(ctx context.Context, opts options) ([]Target, []string, error) {
-	d := Discovery{Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort, Host: opts.Host}
+	d := Discovery{Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort, Host: opts.Host,
+		Address: opts.Address, Network: opts.Network}
 	return d.Discover(ctx, opts.DockerHost, opts.Timeout)
 }
 
@@ -167,7 +190,7 @@ type result struct {
 // scrapeAll scrapes every target, at most opts.Concurrency at once, and
 // returns the results in target order. A target still waiting for a slot
 // when ctx ends is reported as not scraped.
-func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts options) []result {
+func scrapeAll(ctx context.Context, hc *http.Client, targets []keyed, opts options) []result {
 	results := make([]result, len(targets))
 	sem := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
@@ -181,11 +204,12 @@ func scrapeAll(ctx context.Context, hc *http.Client, targets []Target, opts opti
 			case <-ctx.Done():
 			}
 			if expired(ctx) {
-				results[i] = result{target: t, key: taskKey(t),
+				results[i] = result{target: t.Target, key: t.key,
 					cause: fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", opts.Concurrency)}
 				return
 			}
-			results[i] = scrape(ctx, hc, t, opts)
+			results[i] = scrape(ctx, hc, t.Target, opts)
+			results[i].key = t.key
 		}()
 	}
 	wg.Wait()
@@ -202,7 +226,7 @@ func expired(ctx context.Context) bool {
 func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result {
 	start := time.Now()
 	values, err := fetchStats(ctx, hc, t.URL(opts.Scheme, opts.Path))
-	r := result{target: t, key: taskKey(t), values: values, latency: time.Since(start)}
+	r := result{target: t, values: values, latency: time.Since(start)}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -214,12 +238,6 @@ func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result
 		r.cause = err
 	}
 	return r
-}
-
-// taskKey is the task part of a target's metric keys: its host port, as
-// the shell loop named it.
-func taskKey(t Target) string {
-	return strconv.Itoa(int(t.HostPort))
 }
 
 func scrapeError(t Target, opts options, err error) error {
@@ -237,7 +255,7 @@ func printList(w io.Writer, results []result) {
 		if r.cause != nil {
 			status = "error: " + r.cause.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.target.ContainerName, r.target.ShortID(), family, r.target.Addr(), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.target.ContainerName, r.target.ShortID(), family, r.target.Addr(), r.key, status)
 	}
 	tw.Flush()
 }

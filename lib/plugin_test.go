@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestGraphDefinitionGolden(t *testing.T) {
-	got, err := json.MarshalIndent(graphDefinitions("gostats"), "", "  ")
+	got, err := json.MarshalIndent(graphDefinitions("gostats", nil), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestGraphLabels(t *testing.T) {
 		{"app.go-stats_2", "App Go Stats 2 Memory"},
 	}
 	for _, tt := range tests {
-		graphs := graphDefinitions(tt.prefix)
+		graphs := graphDefinitions(tt.prefix, nil)
 		if got := graphs[tt.prefix+".#.memory"].Label; got != tt.memoryLabel {
 			t.Errorf("prefix %s: memory graph label %q, want %q", tt.prefix, got, tt.memoryLabel)
 		}
@@ -130,14 +130,15 @@ func TestRunVersion(t *testing.T) {
 
 func TestPrintList(t *testing.T) {
 	results := []result{
-		{target: Target{ContainerID: "d6f4005db94f0123", ContainerName: "ecs-web-3-web-e8c6", Family: "web", Host: "127.0.0.1", HostPort: 32769}, latency: 2340 * time.Microsecond, values: allValues()},
-		{target: Target{ContainerID: "d01217798a9a0123", ContainerName: "ecs-api-7-api-9a8b", Host: "127.0.0.1", HostPort: 32770},
-			cause: errors.New("unexpected status 500 Internal Server Error")},
+		{target: Target{ContainerID: "d6f4005db94f0123", ContainerName: "ecs-web-3-web-e8c6", Family: "web", Host: "127.0.0.1", Port: 32769, HostPort: 32769},
+			key: "32769", latency: 2340 * time.Microsecond, values: allValues()},
+		{target: Target{ContainerID: "d01217798a9a0123", ContainerName: "ecs-api-7-api-9a8b", Host: "127.0.0.1", Port: 32770, HostPort: 32770},
+			key: "32770", cause: errors.New("unexpected status 500 Internal Server Error")},
 	}
 	var out bytes.Buffer
 	printList(&out, results)
-	want := "ecs-web-3-web-e8c6  d6f4005db94f  web  127.0.0.1:32769  ok 2.3ms\n" +
-		"ecs-api-7-api-9a8b  d01217798a9a  -    127.0.0.1:32770  error: unexpected status 500 Internal Server Error\n"
+	want := "ecs-web-3-web-e8c6  d6f4005db94f  web  127.0.0.1:32769  32769  ok 2.3ms\n" +
+		"ecs-api-7-api-9a8b  d01217798a9a  -    127.0.0.1:32770  32770  error: unexpected status 500 Internal Server Error\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}

@@ -26,6 +26,9 @@ const maxRateGap = 600 // seconds
 type state struct {
 	Version int                  `json:"version"`
 	Tasks   map[string]taskState `json:"tasks"`
+	// Slots: for each key with {slot} left unfilled, the slot of each target
+	// (Target.identity) listed at the last run.
+	Slots map[string]map[string]int `json:"slots,omitempty"`
 }
 
 // taskState is one task key's record.

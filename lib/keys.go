@@ -1,0 +1,238 @@
+package mpecsgostats
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Keys: the task part of every metric key, "<prefix>.<key>.<graph>.<metric>",
+// rendered from the --key template for each target.
+
+// defaultKey names a target by its published host port, as the shell loop did.
+const defaultKey = "{port}"
+
+// placeholders are what a --key template may use, with what a target needs
+// to have a value for each (why is "" when every target has one).
+var placeholders = []struct {
+	name string
+	why  string // what a target lacks when the value is empty
+}{
+	{"port", "publishes no host port for its container port"},
+	{"container_port", ""},
+	{"family", "has no label " + labelFamily},
+	{"revision", "has no label " + labelRevision},
+	{"container", "has no label " + labelContainerName},
+	{"task", "has no label " + labelTaskARN},
+	{"name", ""},
+	{"slot", ""},
+}
+
+var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
+
+// keyTemplate is a parsed --key.
+type keyTemplate string
+
+// parseKeyTemplate checks a --key: one metric key segment, so no '.', and at
+// least one placeholder, all known.
+func parseKeyTemplate(s string) (keyTemplate, error) {
+	names := placeholderRE.FindAllString(s, -1)
+	switch {
+	case strings.Contains(s, "."):
+		return "", fmt.Errorf("--key %q: '.' would split the metric key; use '-' or '_'", s)
+	case len(names) == 0:
+		return "", fmt.Errorf("--key %q: no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'", s)
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(placeholders, func(p struct{ name, why string }) bool { return "{"+p.name+"}" == n }) {
+			return "", fmt.Errorf("--key %q: unknown placeholder %s (valid: %s)", s, n, placeholderList())
+		}
+	}
+	return keyTemplate(s), nil
+}
+
+func placeholderList() string {
+	var l []string
+	for _, p := range placeholders {
+		l = append(l, "{"+p.name+"}")
+	}
+	return strings.Join(l, " ")
+}
+
+func (k keyTemplate) uses(name string) bool { return strings.Contains(string(k), "{"+name+"}") }
+
+// value is a placeholder's value for t ("" when t has none).
+func value(t Target, name string) string {
+	switch name {
+	case "port":
+		if t.HostPort == 0 {
+			return ""
+		}
+		return strconv.Itoa(int(t.HostPort))
+	case "container_port":
+		return strconv.Itoa(int(t.PrivatePort))
+	case "family":
+		return t.Family
+	case "revision":
+		return t.Revision
+	case "container":
+		return t.ECSContainer
+	case "task":
+		return t.TaskID
+	case "name":
+		return t.ContainerName
+	}
+	return ""
+}
+
+var unsafeKeyChars = regexp.MustCompile(`[^-a-zA-Z0-9_]`)
+
+// render fills every placeholder but {slot}, which stays as written. The
+// error says which placeholder t has no value for.
+func (k keyTemplate) render(t Target) (string, error) {
+	var missing error
+	out := placeholderRE.ReplaceAllStringFunc(string(k), func(ph string) string {
+		name := strings.Trim(ph, "{}")
+		if name == "slot" {
+			return ph
+		}
+		v := value(t, name)
+		if v == "" && missing == nil {
+			i := slices.IndexFunc(placeholders, func(p struct{ name, why string }) bool { return p.name == name })
+			missing = fmt.Errorf("--key %q uses {%s}, but it %s", string(k), name, placeholders[i].why)
+		}
+		return unsafeKeyChars.ReplaceAllString(v, "_")
+	})
+	return unsafeKeyChars.ReplaceAllStringFunc(out, func(c string) string {
+		if c == "{" || c == "}" {
+			return c // of {slot}
+		}
+		return "_"
+	}), missing
+}
+
+// keyed is a target with its key.
+type keyed struct {
+	Target
+	key string
+}
+
+// assignKeys renders the key of every target. {slot} numbers the targets
+// whose key is otherwise equal 1, 2, 3, ...: a target keeps its number while
+// it is listed (last.Slots), a new one takes the lowest free number (oldest
+// container first, then container id, then port). Targets without a value for
+// a placeholder, and all but one of targets with the same key (the one that
+// had it at the last run, else the oldest), are skipped with a warning. It
+// returns the keyed targets in target order and the slots to remember.
+func assignKeys(tmpl keyTemplate, targets []Target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
+	bases := make([]string, len(targets))
+	ok := make([]bool, len(targets))
+	for i, t := range targets {
+		base, err := tmpl.render(t)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: %v; use a --key without it, or filter the container out", t.ContainerName, t.ShortID(), t.PrivatePort, err))
+			continue
+		}
+		bases[i], ok[i] = base, true
+	}
+
+	keys := slices.Clone(bases)
+	if tmpl.uses("slot") {
+		slots = map[string]map[string]int{}
+		groups := map[string][]int{} // base -> target indexes
+		for i := range targets {
+			if ok[i] {
+				groups[bases[i]] = append(groups[bases[i]], i)
+			}
+		}
+		for base, members := range groups {
+			slots[base] = numberSlots(targets, members, last.Slots[base])
+			for _, i := range members {
+				keys[i] = strings.ReplaceAll(base, "{slot}", strconv.Itoa(slots[base][targets[i].identity()]))
+			}
+		}
+	}
+
+	// One target per key: the last run's owner, else the oldest.
+	owners := map[string]int{}
+	for i := range targets {
+		if !ok[i] {
+			continue
+		}
+		j, taken := owners[keys[i]]
+		if !taken || keeps(targets[i], targets[j], last.Tasks[keys[i]].Target) {
+			owners[keys[i]] = i
+		}
+	}
+	for i, t := range targets {
+		if !ok[i] {
+			continue
+		}
+		if o := owners[keys[i]]; o != i {
+			w := targets[o]
+			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: key %q is taken by container %s %s (port %d); add {slot} to --key to number them",
+				t.ContainerName, t.ShortID(), t.PrivatePort, keys[i], w.ContainerName, w.ShortID(), w.PrivatePort))
+			continue
+		}
+		out = append(out, keyed{Target: t, key: keys[i]})
+	}
+	return out, warnings, slots
+}
+
+// keeps tells whether a rather than b keeps a key lastOwner had.
+func keeps(a, b Target, lastOwner string) bool {
+	switch lastOwner {
+	case b.identity():
+		return false
+	case a.identity():
+		return true
+	}
+	return older(a, b)
+}
+
+// numberSlots gives each member target its slot: the one it had, else the
+// lowest free number, new targets oldest first.
+func numberSlots(targets []Target, members []int, had map[string]int) map[string]int {
+	slots := map[string]int{}
+	used := map[int]bool{}
+	var fresh []Target
+	for _, i := range members {
+		t := targets[i]
+		if n := had[t.identity()]; n > 0 && !used[n] {
+			slots[t.identity()], used[n] = n, true
+		} else {
+			fresh = append(fresh, t)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b Target) int {
+		if older(a, b) {
+			return -1
+		}
+		if older(b, a) {
+			return 1
+		}
+		return 0
+	})
+	n := 1
+	for _, t := range fresh {
+		for used[n] {
+			n++
+		}
+		slots[t.identity()], used[n] = n, true
+	}
+	return slots
+}
+
+// older orders targets oldest container first, then by container id, then
+// by port.
+func older(a, b Target) bool {
+	if a.Created != b.Created {
+		return a.Created < b.Created
+	}
+	if a.ContainerID != b.ContainerID {
+		return a.ContainerID < b.ContainerID
+	}
+	return a.PrivatePort < b.PrivatePort
+}

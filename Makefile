@@ -4,15 +4,20 @@ BIN     := mackerel-plugin-ecs-gostats
 VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//' | grep . || cat VERSION)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
+# Tools the tests, the release checks and the bench run, each pinned to one version here and nowhere else:
+#   TOOL_<name> := <module>@<version> [<package directory inside the module>]
+# built from the Go module proxy into $(TOOLS) (gitignored), once, by the one rule in the tools section.
+TOOLS                        ?= .cache/bin
+TOOL_mackerel-agent          := github.com/mackerelio/mackerel-agent@v0.87.0
+TOOL_mkr                     := github.com/mackerelio/mkr@v0.65.0
+TOOL_mackerel-plugin-gostats := github.com/mackerelio/mackerel-agent-plugins@v0.91.0 mackerel-plugin-gostats
+
 .PHONY: build
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
-## --- test / demo / tools (integration) ---
-# Tools built from the Go module proxy into a gitignored cache, once.
-TOOLS                 ?= .cache/bin
-MACKEREL_AGENT_VERSION := v0.87.0
-GOTESTFLAGS           ?=
+## --- test / demo (integration) ---
+GOTESTFLAGS ?=
 
 .PHONY: test demo
 # Unit tests, then integration tests on a real Docker Engine (scripts/with-dockerd.sh starts a
@@ -27,28 +32,12 @@ test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats
 demo:
 	scripts/with-dockerd.sh scripts/demo.sh
 
-# mackerel-agent built in a throwaway module (it is a main package, not a library of ours).
-$(TOOLS)/mackerel-agent:
-	mkdir -p $(TOOLS)
-	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-		cd "$$tmp"; export GOFLAGS=-mod=mod GOWORK=off; \
-		go mod init tools >/dev/null 2>&1; \
-		go get github.com/mackerelio/mackerel-agent@$(MACKEREL_AGENT_VERSION) 2>"$$tmp/get.log" || \
-			{ cat "$$tmp/get.log" >&2; exit 1; }; \
-		CGO_ENABLED=0 go build -o $(abspath $@).tmp github.com/mackerelio/mackerel-agent
-	mv $@.tmp $@
-
 ## --- dist / release ---
 # Release zips in the layout `mkr plugin install` downloads:
 #   dist/mackerel-plugin-ecs-gostats_linux_<arch>.zip holding the executable, README.md and LICENSE at the top.
 DIST_DIR     := dist
 DIST_ARCHS   := amd64 arm64
 DIST_VERSION := $(VERSION)
-MKR_VERSION  := v0.60.0
-# The module proxy serves mkr's info and zip but not its separate .mod file, so the .mod is taken from the
-# zip into a local file proxy placed before the real one; go still checks both against the checksum database.
-MKR_PROXY    := $(shell go env GOPROXY | cut -d, -f1)
-MKR_MODDIR   := .cache/goproxy/github.com/mackerelio/mkr/@v
 
 .PHONY: dist test-dist
 dist:
@@ -63,15 +52,6 @@ dist:
 	done
 	@ls -l $(DIST_DIR)/*.zip
 
-$(TOOLS)/mkr:
-	mkdir -p $(TOOLS) $(MKR_MODDIR)
-	curl -fsSL -o $(MKR_MODDIR)/$(MKR_VERSION).zip $(MKR_PROXY)/github.com/mackerelio/mkr/@v/$(MKR_VERSION).zip
-	unzip -p $(MKR_MODDIR)/$(MKR_VERSION).zip github.com/mackerelio/mkr@$(MKR_VERSION)/go.mod > $(MKR_MODDIR)/$(MKR_VERSION).mod
-	rm $(MKR_MODDIR)/$(MKR_VERSION).zip
-	echo $(MKR_VERSION) > $(MKR_MODDIR)/list
-	GOPROXY=file://$(abspath .cache/goproxy),$(MKR_PROXY) GOBIN=$(abspath $(TOOLS)) \
-		go install github.com/mackerelio/mkr@$(MKR_VERSION)
-
 # Installs each zip with the real mkr into a temporary prefix and runs what it installed, and pushes
 # examples/dashboard.json with mkr to a loopback stand-in for the API (dist_test.go). Part of `make test`.
 test: test-dist
@@ -84,19 +64,23 @@ test-dist: dist $(TOOLS)/mkr
 # `make bench`: wall time, CPU time and peak RSS of full runs of the built plugin, side by side with the
 # shell loop it replaces and a minimal floor, on 30 real tasks and on 100/300/1000 stand-in targets, plus a
 # profile (bench/run.sh). Starts a private dockerd when none answers, as `make test` does.
-TOOLS           ?= .cache/bin
-GOSTATS_VERSION := v0.91.0
-
 .PHONY: bench
 bench: build $(TOOLS)/mackerel-plugin-gostats
 	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) scripts/with-dockerd.sh bench/run.sh
 
-# The shell loop's plugin, built in a throwaway module: the module proxy serves no version list for
-# mackerel-agent-plugins, so `go install ...@version` fails where an explicit require works.
-$(TOOLS)/mackerel-plugin-gostats:
+## --- tools ---
+# Every tool is built the same way, in a throwaway module that requires its pinned version: the module
+# proxy serves exact versions only, and `go install <pkg>@<version>` or `go get` would also ask it for
+# version lists, which it refuses. go still checks every module against the checksum database.
+tool_module  = $(firstword $(TOOL_$(1)))
+tool_package = $(firstword $(subst @, ,$(call tool_module,$(1))))$(addprefix /,$(word 2,$(TOOL_$(1))))
+
+$(TOOLS)/%:
+	$(if $(TOOL_$*),,$(error $@: no TOOL_$* pinned at the top of the Makefile))
 	mkdir -p $(TOOLS)
 	set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; cd "$$d"; \
+		export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0; \
 		go mod init throwaway >/dev/null 2>&1; \
-		go mod edit -require=github.com/mackerelio/mackerel-agent-plugins@$(GOSTATS_VERSION); \
-		CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o $(abspath $@) \
-			github.com/mackerelio/mackerel-agent-plugins/mackerel-plugin-gostats
+		go mod edit -require=$(call tool_module,$*); \
+		go build -trimpath -ldflags "-s -w" -o $(abspath $@).tmp $(call tool_package,$*)
+	mv $@.tmp $@

@@ -135,7 +135,10 @@ func TestCloudInitExample(t *testing.T) {
 		t.Fatalf("no write_files entry for %s", staged)
 	}
 
-	// runcmd: install the plugin pinned to the current release, add the role and the block, restart.
+	// runcmd: install the plugin pinned to the current release, add the role and the block, turn on
+	// auto retirement (a terminated instance retires its host), and stop and start the agent. The unit
+	// retires the host on every stop once AUTO_RETIREMENT is set, so it is set while the agent is
+	// stopped, and the agent is never restarted.
 	version, err := os.ReadFile("VERSION")
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +147,9 @@ func TestCloudInitExample(t *testing.T) {
 		"mkr plugin install --upgrade ecs-gostats/mackerel-plugin-ecs-gostats@v" + strings.TrimSpace(string(version)),
 		`sed -i '1i roles = [ "` + exampleRole + `" ]' /etc/mackerel-agent/mackerel-agent.conf`,
 		"cat " + staged + " >> /etc/mackerel-agent/mackerel-agent.conf",
-		"systemctl restart mackerel-agent",
+		"systemctl stop mackerel-agent",
+		"echo AUTO_RETIREMENT=1 >> /etc/sysconfig/mackerel-agent",
+		"systemctl start mackerel-agent",
 	}
 	last := -1
 	for _, w := range want {
@@ -158,7 +163,12 @@ func TestCloudInitExample(t *testing.T) {
 		last = i
 	}
 	if last != len(cc.Runcmd)-1 {
-		t.Errorf("restarting mackerel-agent must be the last step")
+		t.Errorf("starting mackerel-agent must be the last step")
+	}
+	for _, c := range cc.Runcmd {
+		if strings.Contains(c, "restart") {
+			t.Errorf("runcmd restarts the agent, which retires the host under AUTO_RETIREMENT: %q", c)
+		}
 	}
 	if !strings.Contains(cc.Runcmd[0], "setup-all-yum-v2.sh") {
 		t.Errorf("the first step must install mackerel-agent, got %q", cc.Runcmd[0])

@@ -20,12 +20,13 @@ build:
 GOTESTFLAGS ?=
 
 .PHONY: test demo
-# Unit tests, then integration tests on a real Docker Engine (scripts/with-dockerd.sh starts a
-# private dockerd if none answers) and under a real mackerel-agent.
-# (test-dist hooks in from the dist section with its own `test: test-dist` line.)
-test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats
+# Unit tests, integration tests on a real Docker Engine (scripts/with-dockerd.sh starts a private
+# dockerd if none answers) and under a real mackerel-agent, and the release zips under the real mkr:
+# every tool and artifact a test needs is passed to it, so under CI nothing skips.
+test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats $(TOOLS)/mkr dist
 	go vet ./...
 	MACKEREL_AGENT_BIN=$(abspath $(TOOLS)/mackerel-agent) GOSTATS_BIN=$(abspath $(TOOLS)/mackerel-plugin-gostats) \
+	MKR_BIN=$(abspath $(TOOLS)/mkr) DIST_DIR=$(abspath $(DIST_DIR)) DIST_VERSION=$(DIST_VERSION) \
 		scripts/with-dockerd.sh go test -p 1 -count=1 $(GOTESTFLAGS) ./...
 
 # Starts a few sample ECS-like tasks, runs the plugin over them and shows its output, then cleans up.
@@ -53,8 +54,8 @@ dist:
 	@ls -l $(DIST_DIR)/*.zip
 
 # Installs each zip with the real mkr into a temporary prefix and runs what it installed, and pushes
-# examples/dashboard.json with mkr to a loopback stand-in for the API (dist_test.go). Part of `make test`.
-test: test-dist
+# examples/dashboard.json with mkr to a loopback stand-in for the API (dist_test.go). `make test` runs
+# the same tests with the rest.
 test-dist: dist $(TOOLS)/mkr
 	MKR_BIN=$(abspath $(TOOLS)/mkr) DIST_DIR=$(abspath $(DIST_DIR)) DIST_VERSION=$(DIST_VERSION) \
 		go test -count=1 -v -run '^TestDist' . > $(DIST_DIR)/test-dist.log 2>&1; rc=$$?; cat $(DIST_DIR)/test-dist.log; \

@@ -25,13 +25,16 @@ const distBin = "mackerel-plugin-ecs-gostats"
 
 var distArchs = []string{"amd64", "arm64"}
 
-// distEnv returns the environment `make test-dist` sets, skipping the test when it is missing
-// (`make test-dist` treats a skip as a failure).
+// distEnv returns the environment `make test` and `make test-dist` set, skipping the test when it is
+// missing outside CI (under CI it fails; `make test-dist` also treats a skip as a failure).
 func distEnv(t *testing.T, names ...string) []string {
 	t.Helper()
 	var vals []string
 	for _, n := range names {
 		v := os.Getenv(n)
+		if v == "" && os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but %s is not: run `make test`", n)
+		}
 		if v == "" {
 			t.Skipf("%s is not set: run `make test-dist`, which builds the zips and mkr and sets it", n)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 )
 
 // loadContainers reads a real /containers/json answer captured from dockerd
@@ -164,13 +165,33 @@ func TestContainerIPTargets(t *testing.T) {
 		}
 		return m
 	}
+	web := containers[6]
+	shared := web // an awsvpc task's container: the network namespace of another
+	shared.Names = []string{"/ecs-web-3-sidecar"}
+	shared.HostConfig.NetworkMode = "container:7c3d15ed6b9a"
+	shared.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+	twoNets := web
+	twoNets.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
+		"zeta":  {IPAddress: "10.9.0.2"},
+		"alpha": {IPAddress: ""},
+		"beta":  {IPAddress: "10.8.0.2"},
+	}}
 	tests := []struct {
-		name     string
-		d        Discovery
-		want     map[string][]string // container name -> addresses dialled
-		warnings []string
+		name       string
+		d          Discovery
+		containers []container.Summary
+		want       map[string][]string // container name -> addresses dialled
+		warnings   []string
 	}{
-		{"every listed TCP port", Discovery{Address: addressContainerIP}, map[string][]string{
+		{"no address: skipped", Discovery{Address: addressContainerIP}, []container.Summary{shared}, map[string][]string{},
+			[]string{"container ecs-web-3-sidecar d6f4005db94f skipped: no IPv4 address on any network (network mode container:7c3d15ed6b9a); --address container-ip needs one"}},
+		{"the first network by name with an address", Discovery{Address: addressContainerIP}, []container.Summary{twoNets},
+			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.8.0.2:8080"}}, nil},
+		{"--network", Discovery{Address: addressContainerIP, Network: "zeta"}, []container.Summary{twoNets},
+			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.9.0.2:8080"}}, nil},
+		{"--network without an address there", Discovery{Address: addressContainerIP, Network: "alpha"}, []container.Summary{twoNets},
+			map[string][]string{}, []string{"container ecs-web-3-web-e8c6b0a1f2d3c4b5a601 d6f4005db94f skipped: no IPv4 address on network alpha (--network)"}},
+		{"every listed TCP port", Discovery{Address: addressContainerIP}, containers, map[string][]string{
 			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:8080"},
 			"ecs-agent":                                {"172.17.0.7:8080"},
 			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:8080"},
@@ -179,7 +200,7 @@ func TestContainerIPTargets(t *testing.T) {
 			"ecs-api-7-api-9a8b7c6d5e4f3a2b1c01":       {"172.17.0.3:8080", "172.17.0.3:9090"},
 			"ecs-web-3-web-e8c6b0a1f2d3c4b5a601":       {"172.17.0.2:8080"},
 		}, nil},
-		{"--container-port", Discovery{Address: addressContainerIP, ContainerPort: 9090}, map[string][]string{
+		{"--container-port", Discovery{Address: addressContainerIP, ContainerPort: 9090}, containers, map[string][]string{
 			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:9090"},
 			"ecs-agent":                                {"172.17.0.7:9090"},
 			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:9090"},
@@ -191,7 +212,7 @@ func TestContainerIPTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings := tt.d.targetsFrom(containers)
+			got, warnings := tt.d.targetsFrom(tt.containers)
 			addrs := map[string][]string{}
 			for name, ps := range byName(placesOf(got)) {
 				for _, p := range ps {

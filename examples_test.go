@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,6 +56,16 @@ func TestAgentConfExamples(t *testing.T) {
 			"--container-port", "8080",
 			"--timeout", "10s",
 		}},
+		{"examples/mackerel-agent.stable.conf", []string{
+			"--key", "{family}-{slot}",
+			"--container-port", "8080",
+			"--graphs", "runtime,memory,heap,gc",
+		}},
+		{"examples/mackerel-agent.container.conf", []string{
+			"--address", "container-ip",
+			"--key", "{family}-{slot}",
+			"--container-port", "8080",
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			plugins := loadAgentConf(t, tc.file)
@@ -70,6 +81,10 @@ func TestAgentConfExamples(t *testing.T) {
 			}
 			if got := p.Command[1:]; !slices.Equal(got, tc.args) {
 				t.Errorf("arguments = %q, want %q", got, tc.args)
+			}
+			// The plugin accepts them: options are parsed before --version is answered.
+			if out, err := exec.Command(pluginBin, append(p.Command[1:], "--version")...).CombinedOutput(); err != nil {
+				t.Errorf("the plugin refuses the example's arguments: %v: %s", err, out)
 			}
 			// The plugin's --timeout (default 5s) must stay well below the agent's timeout_seconds
 			// (default 30): at most half of it.
@@ -322,5 +337,81 @@ func TestTaskDefinitionExample(t *testing.T) {
 	plugins := loadAgentConf(t, "examples/mackerel-agent.label.conf")
 	if !slices.Contains(plugins["ecs-gostats"].Command, "com.amazonaws.ecs.task-definition-family="+td.Family) {
 		t.Errorf("examples/mackerel-agent.label.conf does not filter on family %q", td.Family)
+	}
+}
+
+// TestAgentContainerExamples: the agent image gets the plugin and the container-ip block, and the daemon
+// task definition mounts the Docker socket where the plugin looks for it.
+func TestAgentContainerExamples(t *testing.T) {
+	df, err := os.ReadFile("examples/Dockerfile.mackerel-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile("VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ARG PLUGIN_VERSION=" + strings.TrimSpace(string(version)) + "\n",
+		"/releases/download/v${PLUGIN_VERSION}/mackerel-plugin-ecs-gostats_linux_${TARGETARCH}.zip",
+		"COPY --from=plugin /plugin/mackerel-plugin-ecs-gostats " + pluginCommand + "\n",
+		"COPY mackerel-agent.container.conf /etc/mackerel-agent/conf.d/ecs-gostats.conf\n",
+	} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("examples/Dockerfile.mackerel-agent lacks %q", want)
+		}
+	}
+
+	b, err := os.ReadFile("examples/ecs-mackerel-agent-daemon.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var td struct {
+		Family                  string   `json:"family"`
+		NetworkMode             string   `json:"networkMode"`
+		RequiresCompatibilities []string `json:"requiresCompatibilities"`
+		ContainerDefinitions    []struct {
+			Name        string `json:"name"`
+			Image       string `json:"image"`
+			Memory      int    `json:"memory"`
+			Essential   bool   `json:"essential"`
+			Environment []struct {
+				Name  string `json:"name"`
+				Value string `json:"value"`
+			} `json:"environment"`
+			MountPoints []struct {
+				SourceVolume  string `json:"sourceVolume"`
+				ContainerPath string `json:"containerPath"`
+				ReadOnly      bool   `json:"readOnly"`
+			} `json:"mountPoints"`
+		} `json:"containerDefinitions"`
+		Volumes []struct {
+			Name string `json:"name"`
+			Host struct {
+				SourcePath string `json:"sourcePath"`
+			} `json:"host"`
+		} `json:"volumes"`
+	}
+	if err := dec.Decode(&td); err != nil {
+		t.Fatal(err)
+	}
+	// bridge: the agent's container is on the network the bridge-mode tasks are on.
+	if td.NetworkMode != "bridge" || len(td.ContainerDefinitions) != 1 {
+		t.Fatalf("want one container in bridge networking: %+v", td)
+	}
+	sources := map[string]string{}
+	for _, v := range td.Volumes {
+		sources[v.Name] = v.Host.SourcePath
+	}
+	var socket bool
+	for _, m := range td.ContainerDefinitions[0].MountPoints {
+		if m.ContainerPath == "/var/run/docker.sock" && sources[m.SourceVolume] == "/var/run/docker.sock" {
+			socket = true
+		}
+	}
+	if !socket {
+		t.Error("the Docker socket is not mounted at /var/run/docker.sock, the plugin's default --docker-host")
 	}
 }

@@ -31,7 +31,7 @@ type options struct {
 	DockerHost    string        `short:"H" long:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" value-name:"ADDR" description:"Docker daemon address (unix:// or tcp://)"`
 	Names         []string      `short:"n" long:"name" value-name:"NAME" description:"only containers whose name matches, as docker ps --filter name= (repeatable)"`
 	Labels        []string      `short:"l" long:"label" value-name:"KEY[=VALUE]" description:"only containers with this label, as docker ps --filter label= (repeatable)"`
-	ContainerPort uint16        `short:"P" long:"container-port" value-name:"N" description:"private port whose host mapping is scraped (default: every published TCP port)"`
+	ContainerPort uint16        `short:"P" long:"container-port" value-name:"N" description:"the container port to scrape (default: every published TCP port; with --address container-ip, every TCP port the container lists)"`
 	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
 	Scheme        string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
 	Path          string        `short:"p" long:"path" default:"/stats" value-name:"PATH" description:"path of the stats endpoint"`
@@ -41,7 +41,7 @@ type options struct {
 	Network       string        `long:"network" value-name:"NAME" description:"with --address container-ip: the Docker network whose address is used (default: the first, by name, that gives the container an IPv4 address)"`
 	Prefix        string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
 	Key           string        `long:"key" default:"{port}" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys"`
-	Graphs        string        `long:"graphs" value-name:"LIST" description:"comma-separated graphs to send, from runtime,memory,operation,heap,gc,objects,allocation (default: all)"`
+	Graphs        string        `long:"graphs" value-name:"LIST" description:"graphs to send, comma-separated, of runtime, memory, operation, heap, gc, objects, allocation (default: all)"`
 	Tempfile      string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
 	List          bool          `long:"list" description:"print one line per discovered target and whether it answered, then exit"`
 	Version       bool          `short:"v" long:"version" description:"print the version and exit"`

@@ -2,6 +2,7 @@ package mpecsgostats
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,11 +10,33 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	stats_api "github.com/fukata/golang-stats-api-handler"
 )
+
+// refusingAddr is a loopback address where connections are refused: a
+// socket bound to a port but not listening. Unlike a closed listener's port,
+// it stays reserved while the test runs, so no other listener (of this or a
+// concurrent test process) can take it and answer.
+func refusingAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+}
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
@@ -143,13 +166,7 @@ func TestFetchStatsFailures(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + l.Addr().String() + "/stats"
-	l.Close()
+	refused := "http://" + refusingAddr(t) + "/stats"
 
 	tests := []struct {
 		url     string

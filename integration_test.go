@@ -244,7 +244,7 @@ func TestScrapeRuns(t *testing.T) {
 		if out, err := docker(context.Background(), "rm", "-f", old.id); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		nt, err := startTask(old.family, "ok", old.port+":8080", 9)
+		nt, err := startTask(cluster, old.family, "ok", old.port+":8080")
 		if err != nil {
 			t.Fatal(err)
 		}

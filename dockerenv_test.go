@@ -4,7 +4,8 @@ package main
 // needs Docker imports the test app as an image into the daemon at
 // $DOCKER_HOST and starts ECS-like tasks on dynamic host ports, all through
 // scripts/ecs-task.sh. Everything it creates carries a per-run cluster label
-// and image tag, and TestMain removes it at the end.
+// (or one derived from it, see ownCluster) and image tag, and is removed at
+// the end. The shared tasks (healthy, broken) are only read by the tests.
 
 import (
 	"bytes"
@@ -45,11 +46,12 @@ var (
 	dockerSkip  string // why Docker tests skip; empty when a daemon answers
 	dockerErr   error  // setup failure
 	runID       string // unique per test binary run
-	cluster     string // com.amazonaws.ecs.cluster of every task started here
+	cluster     string // com.amazonaws.ecs.cluster of the shared tasks; ownCluster derives others
 	image       string // the imported test app image
 	familyWeb   string // two healthy tasks
 	familyAPI   string // one healthy task
 	familyBad   string // the broken tasks
+	familyOwn   string // tasks of a test's own cluster (ownCluster)
 	healthy     []task
 	broken      []task
 	workDir     string
@@ -116,6 +118,7 @@ func startTasks() error {
 	familyWeb = "itest" + runID + "-web"
 	familyAPI = "itest" + runID + "-api"
 	familyBad = "itest" + runID + "-bad"
+	familyOwn = "itest" + runID + "-own"
 	return setup()
 }
 
@@ -197,6 +200,19 @@ func startTask(cluster, family, mode, publish string) (task, error) {
 		return task{}, fmt.Errorf("scripts/ecs-task.sh run printed %q, want <id> <name> <port>", out)
 	}
 	return task{id: f[0], name: f[1], port: f[2], family: family, mode: mode}, nil
+}
+
+// ownCluster is a cluster of the test's own, for tasks a test changes: its
+// tasks are in none of the shared tasks' filters, and are removed when the
+// test ends.
+func ownCluster(t *testing.T, name string) string {
+	c := cluster + "-" + name
+	t.Cleanup(func() {
+		if _, err := ecsTask("rm", "--cluster", c); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
 }
 
 // waitAnswers waits until the task's app answers through its published port:

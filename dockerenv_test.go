@@ -1,10 +1,11 @@
 package main
 
 // The integration harness: TestMain builds the plugin; the first test that
-// needs Docker builds the test app, imports it as an image into the daemon at
-// $DOCKER_HOST and starts ECS-like tasks on dynamic host ports. Everything it
-// creates carries a per-run name prefix and cluster label, and TestMain removes
-// it at the end.
+// needs Docker imports the test app as an image into the daemon at
+// $DOCKER_HOST and starts ECS-like tasks on dynamic host ports, all through
+// scripts/ecs-task.sh. Everything it creates carries a per-run cluster label
+// (or one derived from it, see ownCluster) and image tag, and is removed at
+// the end. The shared tasks (healthy, broken) are only read by the tests.
 
 import (
 	"bytes"
@@ -45,11 +46,12 @@ var (
 	dockerSkip  string // why Docker tests skip; empty when a daemon answers
 	dockerErr   error  // setup failure
 	runID       string // unique per test binary run
-	cluster     string // com.amazonaws.ecs.cluster of every task started here
+	cluster     string // com.amazonaws.ecs.cluster of the shared tasks; ownCluster derives others
 	image       string // the imported test app image
 	familyWeb   string // two healthy tasks
 	familyAPI   string // one healthy task
 	familyBad   string // the broken tasks
+	familyOwn   string // tasks of a test's own cluster (ownCluster)
 	healthy     []task
 	broken      []task
 	workDir     string
@@ -116,6 +118,7 @@ func startTasks() error {
 	familyWeb = "itest" + runID + "-web"
 	familyAPI = "itest" + runID + "-api"
 	familyBad = "itest" + runID + "-bad"
+	familyOwn = "itest" + runID + "-own"
 	return setup()
 }
 
@@ -142,28 +145,18 @@ func docker(ctx context.Context, args ...string) (string, error) {
 }
 
 func setup() error {
-	app := filepath.Join(workDir, "img", "statsapp")
-	if out, err := goBuild(app, "./testdata/statsapp"); err != nil {
-		return fmt.Errorf("building testdata/statsapp: %v\n%s", err, out)
+	if _, err := ecsTask("image", image); err != nil {
+		return err
 	}
-	tarball := filepath.Join(workDir, "statsapp.tar")
-	if out, err := exec.Command("tar", "-C", filepath.Dir(app), "-cf", tarball, "statsapp").CombinedOutput(); err != nil {
-		return fmt.Errorf("tar: %v: %s", err, out)
-	}
-	if out, err := docker(context.Background(), "import",
-		"-c", `ENTRYPOINT ["/statsapp"]`, "-c", "EXPOSE 8080", tarball, image); err != nil {
-		return fmt.Errorf("%v: %s", err, out)
-	}
-
-	for i, fam := range []string{familyWeb, familyWeb, familyAPI} {
-		tk, err := startTask(fam, "ok", "8080", i)
+	for _, fam := range []string{familyWeb, familyWeb, familyAPI} {
+		tk, err := startTask(cluster, fam, "ok", "8080")
 		if err != nil {
 			return err
 		}
 		healthy = append(healthy, tk)
 	}
-	for i, mode := range brokenModes {
-		tk, err := startTask(familyBad, mode, "8080", i)
+	for _, mode := range brokenModes {
+		tk, err := startTask(cluster, familyBad, mode, "8080")
 		if err != nil {
 			return err
 		}
@@ -177,38 +170,49 @@ func setup() error {
 	return nil
 }
 
-// startTask runs the test app like the ECS agent runs a task container in
-// bridge mode; publish is docker's -p argument for container port 8080.
-func startTask(family, mode, publish string, n int) (task, error) {
-	b := make([]byte, 16)
-	rand.Read(b)
-	taskID := hex.EncodeToString(b)
-	name := fmt.Sprintf("ecs-%s-1-app-%d%s", family, n, taskID[:8])
-	arn := "arn:aws:ecs:ap-northeast-1:123456789012:task/" + cluster + "/" + taskID
-	out, err := docker(context.Background(), "run", "-d", "--name", name,
-		"-p", publish,
-		"-e", "STATSAPP_MODE="+mode,
-		"-l", "com.amazonaws.ecs.cluster="+cluster,
-		"-l", "com.amazonaws.ecs.task-definition-family="+family,
-		"-l", "com.amazonaws.ecs.task-definition-version=1",
-		"-l", "com.amazonaws.ecs.container-name=app",
-		"-l", "com.amazonaws.ecs.task-arn="+arn,
-		image)
+// ecsTask runs scripts/ecs-task.sh against dockerHost and returns its
+// stdout, or an error with its stderr.
+func ecsTask(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "scripts/ecs-task.sh", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("scripts/ecs-task.sh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// startTask runs the test app as the ECS agent runs a task container in
+// bridge mode (scripts/ecs-task.sh run); publish is docker's -p argument for
+// container port 8080.
+func startTask(cluster, family, mode, publish string) (task, error) {
+	out, err := ecsTask("run", "--image", image, "--cluster", cluster, "--family", family,
+		"--mode", mode, "--publish", publish)
 	if err != nil {
-		return task{}, fmt.Errorf("%v: %s", err, out)
+		return task{}, err
 	}
-	tk := task{name: name, id: strings.TrimSpace(out), family: family, mode: mode}
-	out, err = docker(context.Background(), "port", tk.id, "8080/tcp")
-	if err != nil {
-		return task{}, fmt.Errorf("%v: %s", err, out)
+	// <container id> <name> <host port of 8080/tcp on its IPv4 binding>
+	f := strings.Fields(out)
+	if len(f) != 3 || len(f[0]) != 64 || f[2] == "-" {
+		return task{}, fmt.Errorf("scripts/ecs-task.sh run printed %q, want <id> <name> <port>", out)
 	}
-	// e.g. "0.0.0.0:32768\n[::]:32768\n"
-	first, _, _ := strings.Cut(out, "\n")
-	tk.port = first[strings.LastIndex(first, ":")+1:]
-	if tk.port == "" {
-		return task{}, fmt.Errorf("no host port for %s in %q", name, out)
-	}
-	return tk, nil
+	return task{id: f[0], name: f[1], port: f[2], family: family, mode: mode}, nil
+}
+
+// ownCluster is a cluster of the test's own, for tasks a test changes: its
+// tasks are in none of the shared tasks' filters, and are removed when the
+// test ends.
+func ownCluster(t *testing.T, name string) string {
+	c := cluster + "-" + name
+	t.Cleanup(func() {
+		if _, err := ecsTask("rm", "--cluster", c); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
 }
 
 // waitAnswers waits until the task's app answers through its published port:
@@ -238,20 +242,9 @@ func waitAnswers(tk task) error {
 	}
 }
 
-// cleanup removes this run's containers (found by its cluster label, so
-// replaced tasks are included) and its image, nothing else.
+// cleanup removes this run's shared tasks and its image.
 func cleanup() {
-	ctx := context.Background()
-	out, err := docker(ctx, "ps", "-aq", "--filter", "label=com.amazonaws.ecs.cluster="+cluster)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cleanup:", err, out)
-	}
-	if ids := strings.Fields(out); len(ids) > 0 {
-		if out, err := docker(ctx, append([]string{"rm", "-f"}, ids...)...); err != nil {
-			fmt.Fprintln(os.Stderr, "cleanup:", err, out)
-		}
-	}
-	if out, err := docker(ctx, "rmi", image); err != nil {
-		fmt.Fprintln(os.Stderr, "cleanup:", err, out)
+	if _, err := ecsTask("rm", "--cluster", cluster, "--image", image); err != nil {
+		fmt.Fprintln(os.Stderr, "cleanup:", err)
 	}
 }

@@ -7,12 +7,13 @@
 #   floor  bench/floor: one container list call, parallel GETs, print.
 # Scenarios:
 #   engine   N = $BENCH_REAL_N (30) statsapp tasks on the Docker daemon at
-#            DOCKER_HOST, started as the ECS agent starts them (-p 8080, ECS labels,
-#            a cluster label unique to this run); removed at the end.
+#            DOCKER_HOST, started as the ECS agent starts them (scripts/ecs-task.sh:
+#            -p 8080, ECS labels, a cluster label unique to this run); removed
+#            at the end.
 #   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
 #            serving the real stats handler on N loopback ports) behind
-#            bench/dockerapi (a Docker Engine API stand-in replaying
-#            testdata/containers.json's shape scaled to N containers).
+#            bench/dockerapi (internal/standin's Docker Engine API stand-in,
+#            answering with N copies of a container of testdata/containers.json).
 #            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
 # Each program runs once to warm up (and to create its state file), then
 # $BENCH_RUNS (7) times, interleaved, >= 1 s apart (the helper library prints
@@ -55,9 +56,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	ids=$(DOCKER_HOST=$ENGINE_HOST docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster")
-	[ -z "$ids" ] || DOCKER_HOST=$ENGINE_HOST docker rm -f $ids >/dev/null || true
-	DOCKER_HOST=$ENGINE_HOST docker rmi "$image" >/dev/null 2>&1 || true
+	DOCKER_HOST=$ENGINE_HOST scripts/ecs-task.sh rm --cluster "$cluster" --image "$image" >/dev/null 2>&1 || true
 	rm -rf "$work"
 	exit "$status"
 }
@@ -67,12 +66,11 @@ trap 'exit 143' TERM
 
 log() { echo "bench: $*" >&2; }
 
-log "building bench programs and the test app in $work"
-mkdir -p "$work/bin" "$work/img" "$work/state"
+log "building bench programs in $work"
+mkdir -p "$work/bin" "$work/state"
 for p in fleet dockerapi floor measure profile; do
 	go build -o "$work/bin/$p" "./bench/$p"
 done
-CGO_ENABLED=0 go build -trimpath -o "$work/img/statsapp" ./testdata/statsapp
 export MACKEREL_PLUGIN_WORKDIR=$work/state # state files of the plugin and of gostats
 export GOSTATS
 
@@ -123,15 +121,9 @@ rounds() {
 
 # --- engine: N real tasks on the Docker daemon ---
 log "importing $image and starting $REAL_N tasks (cluster label $cluster)"
-tar -C "$work/img" -cf "$work/app.tar" statsapp
-docker import -c 'ENTRYPOINT ["/statsapp"]' -c 'EXPOSE 8080' "$work/app.tar" "$image" >/dev/null
-for i in $(seq 1 "$REAL_N"); do
-	task=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-	docker run -d -p 8080 --name "ecs-bench-$id-web-$i-${task:0:20}" \
-		-l com.amazonaws.ecs.task-definition-family=web -l com.amazonaws.ecs.container-name=web \
-		-l "com.amazonaws.ecs.cluster=$cluster" \
-		-l "com.amazonaws.ecs.task-arn=arn:aws:ecs:ap-northeast-1:123456789012:task/$cluster/$task" \
-		"$image" >/dev/null
+scripts/ecs-task.sh image "$image"
+for _ in $(seq 1 "$REAL_N"); do
+	scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family web --container-name web >/dev/null
 done
 ok=0
 for _ in $(seq 1 60); do
@@ -149,8 +141,7 @@ else
 fi
 log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
 rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
-ids=$(docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster")
-docker rm -f $ids >/dev/null
+scripts/ecs-task.sh rm --cluster "$cluster"
 
 # --- standin: fleet + Docker API stand-in ---
 export DOCKER_HOST=unix://$work/api.sock

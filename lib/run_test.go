@@ -13,78 +13,103 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	stats_api "github.com/fukata/golang-stats-api-handler"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
-// dockerAPI stands in for dockerd on a unix socket, for faults a real
-// daemon does not show on demand and for fleets larger than this machine
-// runs. It answers /_ping as dockerd 20.10 does (API-Version 1.41) and
-// /v1.41/containers/json with containers, or with fault when set, and
-// keeps a log of the requests.
-func dockerAPI(t *testing.T, containers []container.Summary, fault http.HandlerFunc) (host string, requests func() []string) {
+// dockerStandin serves d, the Docker Engine API stand-in, on a unix socket
+// (network "unix") or on TCP loopback ("tcp") for the test's duration and
+// returns its DOCKER_HOST.
+func dockerStandin(t *testing.T, network string, d *standin.Docker) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("API-Version", "1.41")
-		w.Write([]byte("OK"))
-	})
-	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
-		if fault != nil {
-			fault(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(containers)
-	})
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	l, err := net.Listen("unix", sock)
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "docker.sock")
+	}
+	host, err := d.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var log []string
-	logged := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		log = append(log, r.Method+" "+r.URL.Path)
-		mu.Unlock()
-		mux.ServeHTTP(w, r)
-	})
-	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: logged}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return "unix://" + sock, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), log...)
+	t.Cleanup(func() { d.Close() })
+	return host
+}
+
+// recorded reads a file recorded from a real server in testdata/.
+func recorded(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }
 
 // fleet starts n loopback stats endpoints, each served by handler(i), and
-// returns containers publishing them, shaped like the real capture (one
-// 0.0.0.0 and one :: binding per port).
-func fleet(t *testing.T, n int, handler func(i int) http.Handler) []container.Summary {
+// returns their ports.
+func fleet(t *testing.T, n int, handler func(i int) http.Handler) []uint16 {
 	t.Helper()
-	template := loadContainers(t, "containers.json")[6] // ecs-web-3-web
-	var cs []container.Summary
+	var ports []uint16
 	for i := 0; i < n; i++ {
 		srv := httptest.NewServer(handler(i))
 		t.Cleanup(srv.Close)
-		port := uint16(srv.Listener.Addr().(*net.TCPAddr).Port)
-		c := template
-		c.ID = fmt.Sprintf("%012x%052d", i+1, 0)
-		c.Names = []string{fmt.Sprintf("/ecs-web-3-web-%04d", i)}
-		c.Ports = []container.Port{
-			{IP: "0.0.0.0", PrivatePort: 8080, PublicPort: port, Type: "tcp"},
-			{IP: "::", PrivatePort: 8080, PublicPort: port, Type: "tcp"},
-		}
-		cs = append(cs, c)
+		ports = append(ports, uint16(srv.Listener.Addr().(*net.TCPAddr).Port))
 	}
-	return cs
+	return ports
+}
+
+// refusingPort returns a loopback port where connections are refused, as at
+// the port of a container gone since it was listed. The port stays bound
+// (not listening) for the test's duration: a port merely closed could be
+// taken meanwhile by a listener of another process on this machine.
+func refusingPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
+}
+
+// fleetContainers is the /containers/json answer of containers publishing
+// ports, built from the real capture by standin.FleetContainers, and the
+// containers as the Docker client decodes them.
+func fleetContainers(t *testing.T, ports []uint16) ([]byte, []container.Summary) {
+	t.Helper()
+	body, err := standin.FleetContainers(recorded(t, "containers.json"), ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []container.Summary
+	if err := json.Unmarshal(body, &cs); err != nil {
+		t.Fatal(err)
+	}
+	return body, cs
+}
+
+// gaugesPerTask is how many keys a run prints for a healthy task when there
+// is no previous run to diff against: the gauges of metricDefs.
+func gaugesPerTask() int {
+	n := 0
+	for _, m := range metricDefs {
+		if !m.diff {
+			n++
+		}
+	}
+	return n
 }
 
 var realHandler = http.HandlerFunc(stats_api.Handler)
@@ -139,22 +164,18 @@ func runPlugin(t *testing.T, args ...string) pluginRun {
 
 func TestRunDaemonAnswersBadly(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault http.HandlerFunc
-		want  string
+		name   string
+		daemon *standin.Docker
+		want   string
 	}{
-		{"500 as dockerd sends it", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			w.Write(readTestdata(t, "docker_500.json"))
-		}, "cannot list containers at %s: Error response from daemon: invalid character 'b' looking for beginning of object key string"},
-		{"garbage", func(w http.ResponseWriter, r *http.Request) {
-			w.Write([]byte("\x00\x01garbage"))
-		}, "cannot list containers at %s: invalid character '\\x00' looking for beginning of value"},
+		{"500 as dockerd sends it", &standin.Docker{FaultStatus: http.StatusInternalServerError, FaultBody: recorded(t, "docker_500.json")},
+			"cannot list containers at %s: Error response from daemon: invalid character 'b' looking for beginning of object key string"},
+		{"garbage", &standin.Docker{Containers: []byte("\x00\x01garbage")},
+			"cannot list containers at %s: invalid character '\\x00' looking for beginning of value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			host, _ := dockerAPI(t, nil, tt.fault)
+			host := dockerStandin(t, "unix", tt.daemon)
 			run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 			want := "mackerel-plugin-ecs-gostats: " + fmt.Sprintf(tt.want, host)
 			if run.code != 1 || len(run.keys) != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
@@ -167,19 +188,18 @@ func TestRunDaemonAnswersBadly(t *testing.T) {
 // TestRunContainerVanished: a container listed by the daemon is gone when
 // its port is scraped: one warning, the other task still reported.
 func TestRunContainerVanished(t *testing.T) {
-	cs := fleet(t, 2, func(int) http.Handler { return realHandler })
-	gone := httptest.NewServer(realHandler)
-	gonePort := gone.Listener.Addr().(*net.TCPAddr).Port
-	gone.Close()
-	cs[1].Ports[0].PublicPort, cs[1].Ports[1].PublicPort = uint16(gonePort), uint16(gonePort)
+	ports := fleet(t, 2, func(int) http.Handler { return realHandler })
+	gonePort := refusingPort(t)
+	ports[1] = uint16(gonePort)
+	body, cs := fleetContainers(t, ports)
 
-	host, _ := dockerAPI(t, cs, nil)
+	host := dockerStandin(t, "unix", &standin.Docker{Containers: body})
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0001 %s): dial tcp 127.0.0.1:%d: connect: connection refused", gonePort, cs[1].ID[:12], gonePort)
 	if run.code != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
 		t.Errorf("exit %d, stderr %q\nwant %s", run.code, run.stderr, want)
 	}
-	if len(run.keys) != 11 || !strings.HasPrefix(run.keys[0], fmt.Sprintf("gostats.%d.", cs[0].Ports[0].PublicPort)) {
+	if len(run.keys) != gaugesPerTask() || !strings.HasPrefix(run.keys[0], fmt.Sprintf("gostats.%d.", cs[0].Ports[0].PublicPort)) {
 		t.Errorf("keys of the live task: %v", run.keys)
 	}
 }
@@ -204,7 +224,7 @@ func TestRunFaultsAtScale(t *testing.T) {
 	kind := func(i int) string {
 		return [...]string{"hang", "refuse", "big", "good", "good", "good", "good", "good", "good", "good"}[i%10]
 	}
-	cs := fleet(t, n, func(i int) http.Handler {
+	ports := fleet(t, n, func(i int) http.Handler {
 		switch kind(i) {
 		case "hang":
 			return hang
@@ -214,21 +234,12 @@ func TestRunFaultsAtScale(t *testing.T) {
 		return realHandler
 	})
 	// Refusing targets: their port was published, nothing listens now.
-	var closed []net.Listener
-	for i := range cs {
+	for i := range ports {
 		if kind(i) == "refuse" {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			closed = append(closed, l)
-			p := uint16(l.Addr().(*net.TCPAddr).Port)
-			cs[i].Ports[0].PublicPort, cs[i].Ports[1].PublicPort = p, p
+			ports[i] = uint16(refusingPort(t))
 		}
 	}
-	for _, l := range closed {
-		l.Close()
-	}
+	body, cs := fleetContainers(t, ports)
 	wantPorts := map[string]bool{}
 	for i, c := range cs {
 		if kind(i) == "good" {
@@ -237,7 +248,7 @@ func TestRunFaultsAtScale(t *testing.T) {
 	}
 
 	timeout := 2 * time.Second
-	host, _ := dockerAPI(t, cs, nil)
+	host := dockerStandin(t, "unix", &standin.Docker{Containers: body})
 	run := runPlugin(t, "--docker-host", host, "--timeout", timeout.String(),
 		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 {
@@ -254,8 +265,8 @@ func TestRunFaultsAtScale(t *testing.T) {
 		gotPorts[strings.Split(k, ".")[1]]++
 	}
 	for p := range wantPorts {
-		if gotPorts[p] != 11 {
-			t.Errorf("good port %s: %d keys, want 11", p, gotPorts[p])
+		if gotPorts[p] != gaugesPerTask() {
+			t.Errorf("good port %s: %d keys, want %d", p, gotPorts[p], gaugesPerTask())
 		}
 	}
 	if len(gotPorts) != len(wantPorts) {
@@ -289,38 +300,16 @@ func TestRunFaultsAtScale(t *testing.T) {
 // again at the version it announces; counted requests show the one extra
 // round trip is paid only then.
 func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
-	cs := fleet(t, 1, func(int) http.Handler { return realHandler })
-	var requests []string
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		requests = append(requests, r.Method+" "+r.URL.Path)
-		w.Header().Set("API-Version", "1.51")
-		switch r.URL.Path {
-		case "/_ping":
-			w.Write([]byte("OK"))
-		case "/v1.51/containers/json":
-			json.NewEncoder(w).Encode(cs)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"message":"client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"}` + "\n"))
-		}
-	})
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
-	srv.Start()
-	defer srv.Close()
+	body, _ := fleetContainers(t, fleet(t, 1, func(int) http.Handler { return realHandler }))
+	daemon := &standin.Docker{Containers: body, APIVersion: "1.51", MinAPIVersion: "1.44"}
+	host := dockerStandin(t, "unix", daemon)
 
-	run := runPlugin(t, "--docker-host", "unix://"+sock, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if run.code != 0 || len(run.keys) != 11 {
+	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.keys) != gaugesPerTask() {
 		t.Errorf("exit %d, %d keys, stderr %q", run.code, len(run.keys), run.stderr)
 	}
 	want := "GET /v1.41/containers/json,HEAD /_ping,GET /v1.51/containers/json"
-	if got := strings.Join(requests, ","); got != want {
+	if got := strings.Join(daemon.Requests(), ","); got != want {
 		t.Errorf("requests %s\nwant %s", got, want)
 	}
 }
@@ -328,25 +317,21 @@ func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
 // TestRunOneDaemonRequest: against a daemon that serves API 1.41, a run
 // makes exactly one request to it.
 func TestRunOneDaemonRequest(t *testing.T) {
-	host, requests := dockerAPI(t, fleet(t, 2, func(int) http.Handler { return realHandler }), nil)
+	body, _ := fleetContainers(t, fleet(t, 2, func(int) http.Handler { return realHandler }))
+	daemon := &standin.Docker{Containers: body}
+	host := dockerStandin(t, "unix", daemon)
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if run.code != 0 || len(run.keys) != 22 || strings.Join(requests(), ",") != "GET /v1.41/containers/json" {
-		t.Errorf("exit %d, %d keys, daemon requests %q", run.code, len(run.keys), requests())
+	if run.code != 0 || len(run.keys) != 2*gaugesPerTask() || strings.Join(daemon.Requests(), ",") != "GET /v1.41/containers/json" {
+		t.Errorf("exit %d, %d keys, daemon requests %q", run.code, len(run.keys), daemon.Requests())
 	}
 }
 
 // TestRunDockerHostTCP: a daemon on tcp:// (dockerd -H tcp://127.0.0.1:2375).
 func TestRunDockerHostTCP(t *testing.T) {
-	cs := fleet(t, 1, func(int) http.Handler { return realHandler })
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(cs)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	host := "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	body, _ := fleetContainers(t, fleet(t, 1, func(int) http.Handler { return realHandler }))
+	host := dockerStandin(t, "tcp", &standin.Docker{Containers: body})
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if run.code != 0 || len(run.keys) != 11 || len(run.stderr) != 0 {
+	if run.code != 0 || len(run.keys) != gaugesPerTask() || len(run.stderr) != 0 {
 		t.Errorf("exit %d, %d keys, stderr %q", run.code, len(run.keys), run.stderr)
 	}
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts three sample Go tasks (and one broken one) the way the ECS agent runs
-# them in bridge mode, on dynamic host ports, runs the plugin over them, then
-# removes everything it created. Needs a Docker daemon at $DOCKER_HOST; `make
-# demo` provides one.
+# them in bridge mode, on dynamic host ports (scripts/ecs-task.sh), runs the
+# plugin over them, then removes everything it created. Needs a Docker daemon
+# at $DOCKER_HOST; `make demo` provides one.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,9 +11,7 @@ cluster=$id
 image=ecs-gostats-statsapp:$id
 dir=$(mktemp -d)
 cleanup() {
-	ids=$(docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster")
-	[ -z "$ids" ] || docker rm -f $ids >/dev/null
-	docker rmi "$image" >/dev/null 2>&1 || true
+	scripts/ecs-task.sh rm --cluster "$cluster" --image "$image" 2>/dev/null || true
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -22,21 +20,10 @@ step() { printf '\n$ %s\n' "$*"; }
 
 echo "building the plugin and the sample app (testdata/statsapp)"
 CGO_ENABLED=0 go build -trimpath -o "$dir/mackerel-plugin-ecs-gostats" .
-mkdir "$dir/img"
-CGO_ENABLED=0 go build -trimpath -o "$dir/img/statsapp" ./testdata/statsapp
-tar -C "$dir/img" -cf "$dir/app.tar" statsapp
-docker import -c 'ENTRYPOINT ["/statsapp"]' -c 'EXPOSE 8080' "$dir/app.tar" "$image" >/dev/null
+scripts/ecs-task.sh image "$image"
 
 run_task() { # family mode
-	local arn
-	arn=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-	docker run -d -p 8080 -e "STATSAPP_MODE=$2" \
-		--name "ecs-$1-1-$1-$id-$RANDOM" \
-		-l "com.amazonaws.ecs.cluster=$cluster" \
-		-l "com.amazonaws.ecs.task-definition-family=$1" \
-		-l "com.amazonaws.ecs.container-name=$1" \
-		-l "com.amazonaws.ecs.task-arn=arn:aws:ecs:ap-northeast-1:123456789012:task/$cluster/$arn" \
-		"$image" >/dev/null
+	scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family "$1" --container-name "$1" --mode "$2" >/dev/null
 }
 run_task web ok
 run_task web ok

@@ -358,19 +358,20 @@ func TestList(t *testing.T) {
 				f = g
 			}
 		}
-		if len(f) < 5 {
+		if len(f) < 6 {
 			t.Errorf("no line for %s:\n%s", tk.name, r.stdout)
 			continue
 		}
-		if want := []string{tk.name, tk.shortID(), tk.family, "127.0.0.1:" + tk.port}; !slices.Equal(f[:4], want) {
-			t.Errorf("line for %s starts %q, want %q", tk.name, f[:4], want)
+		// name, short id, family, address, key (the host port by default), status
+		if want := []string{tk.name, tk.shortID(), tk.family, "127.0.0.1:" + tk.port, tk.port}; !slices.Equal(f[:5], want) {
+			t.Errorf("line for %s starts %q, want %q", tk.name, f[:5], want)
 		}
 		if tk.mode == "ok" {
-			if _, err := time.ParseDuration(strings.Join(f[5:], "")); f[4] != "ok" || len(f) != 6 || err != nil {
-				t.Errorf("healthy %s: %q, want `ok <latency>`", tk.name, f[4:])
+			if _, err := time.ParseDuration(strings.Join(f[6:], "")); f[5] != "ok" || len(f) != 7 || err != nil {
+				t.Errorf("healthy %s: %q, want `ok <latency>`", tk.name, f[5:])
 			}
-		} else if f[4] != "error:" || len(f) < 6 {
-			t.Errorf("broken %s (%s): %q, want `error: <cause>`", tk.name, tk.mode, f[4:])
+		} else if f[5] != "error:" || len(f) < 7 {
+			t.Errorf("broken %s (%s): %q, want `error: <cause>`", tk.name, tk.mode, f[5:])
 		}
 	}
 }
@@ -430,8 +431,28 @@ func TestVersion(t *testing.T) {
 }
 
 // TestMackerelAgentOnce runs the plugin as a metrics plugin of a real
-// mackerel-agent (`once` prints what it would post and posts nothing).
+// mackerel-agent, configured with examples/mackerel-agent.conf.
 func TestMackerelAgentOnce(t *testing.T) {
+	needDocker(t)
+	custom := agentOnce(t, "examples/mackerel-agent.conf", "--label", "com.amazonaws.ecs.cluster="+cluster)
+	var want []string
+	for _, k := range keysFor(portsOf(healthy), gaugeMetrics) {
+		want = append(want, "custom."+k)
+	}
+	assertKeys(t, custom, want)
+	for _, tk := range healthy {
+		if k := "custom.gostats." + tk.port + ".memory.memory_sys"; custom[k] <= 0 {
+			t.Errorf("%s = %f, want > 0", k, custom[k])
+		}
+	}
+}
+
+// agentOnce runs a real mackerel-agent's `once` (it prints what it would
+// post and posts nothing) with the plugin block of the example conf file as
+// users paste it, the installed path replaced by this build and args added,
+// and returns the custom.* values it would post.
+func agentOnce(t *testing.T, example string, args ...string) map[string]float64 {
+	t.Helper()
 	agent := os.Getenv("MACKEREL_AGENT_BIN")
 	if agent == "" {
 		if os.Getenv("CI") != "" {
@@ -439,33 +460,26 @@ func TestMackerelAgentOnce(t *testing.T) {
 		}
 		t.Skip("MACKEREL_AGENT_BIN is not set; run `make test`, which builds mackerel-agent")
 	}
-	needDocker(t)
-
-	// The plugin block is examples/mackerel-agent.conf as users paste it, with
-	// the installed path replaced by this build and this run's options.
 	dir := t.TempDir()
-	example, err := os.ReadFile("examples/mackerel-agent.conf")
-	if err != nil {
-		t.Fatal(err)
+	plugins := loadAgentConf(t, example)
+	p, ok := plugins["ecs-gostats"]
+	if !ok || len(p.Command) == 0 || p.Command[0] != pluginCommand {
+		t.Fatalf("%s has no [plugin.metrics.ecs-gostats] block running %s", example, pluginCommand)
 	}
-	const installed = `"/opt/mackerel-agent/plugins/bin/mackerel-plugin-ecs-gostats"`
-	if !bytes.Contains(example, []byte("[plugin.metrics.ecs-gostats]\ncommand = ["+installed+"]")) {
-		t.Fatalf("examples/mackerel-agent.conf has no plugin block running %s:\n%s", installed, example)
-	}
-	command, _ := json.Marshal([]string{pluginBin,
-		"--docker-host", dockerHost,
-		"--label", "com.amazonaws.ecs.cluster=" + cluster,
-		"--timeout", scrapeTimeout.String(),
-		"--tempfile", filepath.Join(dir, "state"),
-	})
-	block := bytes.Replace(example, []byte(installed), bytes.Trim(command, "[]"), 1)
+	command := append([]string{pluginBin}, p.Command[1:]...)
+	command = append(command, "--docker-host", dockerHost, "--timeout", scrapeTimeout.String(),
+		"--tempfile", filepath.Join(dir, "state"))
+	command = append(command, args...)
+	quoted, _ := json.Marshal(command) // a JSON array of plain strings is a TOML array
 	conf := fmt.Sprintf(`apikey = "dummy"
 apibase = "http://127.0.0.1:9"
 pidfile = %q
 root = %q
 cloud_platform = "none"
 
-%s`, filepath.Join(dir, "pid"), dir, block)
+[plugin.metrics.ecs-gostats]
+command = %s
+`, filepath.Join(dir, "pid"), dir, quoted)
 	confFile := filepath.Join(dir, "mackerel-agent.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -496,6 +510,11 @@ cloud_platform = "none"
 		t.Logf("mackerel-agent once took %v", time.Since(start))
 		break
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("mackerel-agent stderr:\n%s", stderr.String())
+		}
+	})
 
 	// stdout is one JSON document: {"host": {...}, "metrics": {"Values": [{"Values": {key: {"Value": v}}}]}}
 	var out struct {
@@ -516,19 +535,7 @@ cloud_platform = "none"
 			}
 		}
 	}
-	var want []string
-	for _, k := range keysFor(portsOf(healthy), gaugeMetrics) {
-		want = append(want, "custom."+k)
-	}
-	assertKeys(t, custom, want)
-	for _, tk := range healthy {
-		if k := "custom.gostats." + tk.port + ".memory.memory_sys"; custom[k] <= 0 {
-			t.Errorf("%s = %f, want > 0", k, custom[k])
-		}
-	}
-	if t.Failed() {
-		t.Logf("mackerel-agent stderr:\n%s", stderr.String())
-	}
+	return custom
 }
 
 // TestDaemonPermissionDenied runs the plugin as an unprivileged user (not in

@@ -17,11 +17,11 @@ import (
 	stats_api "github.com/fukata/golang-stats-api-handler"
 )
 
-// refusingAddr is a loopback address where connections are refused: a
-// socket bound to a port but not listening. Unlike a closed listener's port,
+// refusingPort is a loopback port where connections are refused: a socket
+// bound to it but not listening. Unlike a closed listener's port,
 // it stays reserved while the test runs, so no other listener (of this or a
 // concurrent test process) can take it and answer.
-func refusingAddr(t testing.TB) string {
+func refusingPort(t testing.TB) int {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -35,7 +35,7 @@ func refusingAddr(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return sa.(*syscall.SockaddrInet4).Port
 }
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -166,7 +166,7 @@ func TestFetchStatsFailures(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	refused := "http://" + refusingAddr(t) + "/stats"
+	refused := fmt.Sprintf("http://127.0.0.1:%d/stats", refusingPort(t))
 
 	tests := []struct {
 		url     string

@@ -63,27 +63,6 @@ func fleet(t *testing.T, n int, handler func(i int) http.Handler) []uint16 {
 	return ports
 }
 
-// refusingPort returns a loopback port where connections are refused, as at
-// the port of a container gone since it was listed. The port stays bound
-// (not listening) for the test's duration: a port merely closed could be
-// taken meanwhile by a listener of another process on this machine.
-func refusingPort(t *testing.T) int {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sa.(*syscall.SockaddrInet4).Port
-}
-
 // fleetContainers is the /containers/json answer of containers publishing
 // ports, built from the real capture by standin.FleetContainers, and the
 // containers as the Docker client decodes them.
@@ -317,12 +296,31 @@ func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
 // TestRunOneDaemonRequest: against a daemon that serves API 1.41, a run
 // makes exactly one request to it.
 func TestRunOneDaemonRequest(t *testing.T) {
-	body, _ := fleetContainers(t, fleet(t, 2, func(int) http.Handler { return realHandler }))
-	daemon := &standin.Docker{Containers: body}
-	host := dockerStandin(t, "unix", daemon)
-	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
-	if run.code != 0 || len(run.keys) != 2*gaugesPerTask() || strings.Join(daemon.Requests(), ",") != "GET /v1.41/containers/json" {
-		t.Errorf("exit %d, %d keys, daemon requests %q", run.code, len(run.keys), daemon.Requests())
+	ports := fleet(t, 1, func(int) http.Handler { return realHandler })
+	body, _ := fleetContainers(t, ports)
+	// container-ip: the recorded container's bridge address made loopback, so
+	// its private port can be the fleet server's.
+	loopback := bytes.ReplaceAll(body, []byte(`"IPAddress":"172.17.0.2"`), []byte(`"IPAddress":"127.0.0.1"`))
+	if bytes.Equal(loopback, body) {
+		t.Fatal("the recorded container's address is not 172.17.0.2")
+	}
+	tests := []struct {
+		name string
+		body []byte
+		args []string
+	}{
+		{"host-port", body, nil},
+		{"container-ip", loopback, []string{"--address", "container-ip", "--container-port", fmt.Sprint(ports[0]), "--key", "{name}"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			daemon := &standin.Docker{Containers: tt.body}
+			host := dockerStandin(t, "unix", daemon)
+			run := runPlugin(t, append([]string{"--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state")}, tt.args...)...)
+			if run.code != 0 || len(run.keys) != gaugesPerTask() || strings.Join(daemon.Requests(), ",") != "GET /v1.41/containers/json" {
+				t.Errorf("exit %d, %d keys, stderr %q, daemon requests %q; want one request", run.code, len(run.keys), run.stderr, daemon.Requests())
+			}
+		})
 	}
 }
 

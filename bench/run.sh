@@ -10,14 +10,17 @@
 #            DOCKER_HOST, started as the ECS agent starts them (scripts/ecs-task.sh:
 #            -p 8080, ECS labels, a cluster label unique to this run); removed
 #            at the end.
+#   engine-ip the same tasks with --address container-ip (each task at its
+#            container address and private port, no docker-proxy hop), beside
+#            the same host-port floor.
 #   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
 #            serving the real stats handler on N loopback ports) behind
 #            bench/dockerapi (internal/standin's Docker Engine API stand-in,
 #            answering with N copies of a container of testdata/containers.json).
 #            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
 # Each program runs once to warm up (and to create its state file), then
-# $BENCH_RUNS (7) times, interleaved, >= 1 s apart (the helper library prints
-# nothing for a state younger than 1 s). The table gives medians.
+# $BENCH_RUNS (7) times, interleaved, >= 1 s apart (rates need whole seconds
+# between runs, as in production). The table gives medians.
 #
 # Measured by bench/measure (wait4 rusage): CPU = user + sys of the process and
 # of the children it waited for (the loop's sh, docker, cut and gostats
@@ -141,6 +144,10 @@ else
 fi
 log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
 rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
+# The same tasks reached at their container addresses, as mackerel-agent in a container does: no
+# docker-proxy hop. Its floor column is still the host-port floor.
+log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
+rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
 scripts/ecs-task.sh rm --cluster "$cluster"
 
 # --- standin: fleet + Docker API stand-in ---
@@ -181,7 +188,7 @@ echo "CPU = user+sys incl. waited-for children; RSS = largest single process; li
 echo "fails = runs with a non-zero exit. Lines per target: plugin 17, loop 15, floor every numeric field (23)."
 echo "Load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "x/floor: plugin (or loop) over floor; loop/x: how many times less than the loop."
-printf '%-8s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
+printf '%-9s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
 	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor loop/wall loop/cpu
 for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
@@ -201,7 +208,7 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 			xf = (p != "floor" && fw != "") ? sprintf("%.2f", w / fw) : "-"
 			lw2 = (p != "loop" && lw != "") ? sprintf("%.1f", lw / w) : "-"
 			lc2 = (p != "loop" && lc != "") ? sprintf("%.1f", lc / c) : "-"
-			printf "%-8s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
+			printf "%-9s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
 		}'
 	done
 done

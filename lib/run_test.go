@@ -23,23 +23,6 @@ import (
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
-// dockerStandin serves d, the Docker Engine API stand-in, on a unix socket
-// (network "unix") or on TCP loopback ("tcp") for the test's duration and
-// returns its DOCKER_HOST.
-func dockerStandin(t *testing.T, network string, d *standin.Docker) string {
-	t.Helper()
-	addr := "127.0.0.1:0"
-	if network == "unix" {
-		addr = filepath.Join(t.TempDir(), "docker.sock")
-	}
-	host, err := d.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return host
-}
-
 // recorded reads a file recorded from a real server in testdata/.
 func recorded(t *testing.T, name string) []byte {
 	t.Helper()
@@ -154,7 +137,7 @@ func TestRunDaemonAnswersBadly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			host := dockerStandin(t, "unix", tt.daemon)
+			host := tt.daemon.Start(t, "unix")
 			run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 			want := "mackerel-plugin-ecs-gostats: " + fmt.Sprintf(tt.want, host)
 			if run.code != 1 || len(run.keys) != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
@@ -172,7 +155,7 @@ func TestRunContainerVanished(t *testing.T) {
 	ports[1] = uint16(gonePort)
 	body, cs := fleetContainers(t, ports)
 
-	host := dockerStandin(t, "unix", &standin.Docker{Containers: body})
+	host := (&standin.Docker{Containers: body}).Start(t, "unix")
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0001 %s): dial tcp 127.0.0.1:%d: connect: connection refused", gonePort, cs[1].ID[:12], gonePort)
 	if run.code != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
@@ -227,7 +210,7 @@ func TestRunFaultsAtScale(t *testing.T) {
 	}
 
 	timeout := 2 * time.Second
-	host := dockerStandin(t, "unix", &standin.Docker{Containers: body})
+	host := (&standin.Docker{Containers: body}).Start(t, "unix")
 	run := runPlugin(t, "--docker-host", host, "--timeout", timeout.String(),
 		"--concurrency", "128", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 {
@@ -281,7 +264,7 @@ func TestRunFaultsAtScale(t *testing.T) {
 func TestRunNegotiatesWhenVersionRefused(t *testing.T) {
 	body, _ := fleetContainers(t, fleet(t, 1, func(int) http.Handler { return realHandler }))
 	daemon := &standin.Docker{Containers: body, APIVersion: "1.51", MinAPIVersion: "1.44"}
-	host := dockerStandin(t, "unix", daemon)
+	host := daemon.Start(t, "unix")
 
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.keys) != gaugesPerTask() {
@@ -315,7 +298,7 @@ func TestRunOneDaemonRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			daemon := &standin.Docker{Containers: tt.body}
-			host := dockerStandin(t, "unix", daemon)
+			host := daemon.Start(t, "unix")
 			run := runPlugin(t, append([]string{"--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state")}, tt.args...)...)
 			if run.code != 0 || len(run.keys) != gaugesPerTask() || strings.Join(daemon.Requests(), ",") != "GET /v1.41/containers/json" {
 				t.Errorf("exit %d, %d keys, stderr %q, daemon requests %q; want one request", run.code, len(run.keys), run.stderr, daemon.Requests())
@@ -327,7 +310,7 @@ func TestRunOneDaemonRequest(t *testing.T) {
 // TestRunDockerHostTCP: a daemon on tcp:// (dockerd -H tcp://127.0.0.1:2375).
 func TestRunDockerHostTCP(t *testing.T) {
 	body, _ := fleetContainers(t, fleet(t, 1, func(int) http.Handler { return realHandler }))
-	host := dockerStandin(t, "tcp", &standin.Docker{Containers: body})
+	host := (&standin.Docker{Containers: body}).Start(t, "tcp")
 	run := runPlugin(t, "--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.keys) != gaugesPerTask() || len(run.stderr) != 0 {
 		t.Errorf("exit %d, %d keys, stderr %q", run.code, len(run.keys), run.stderr)

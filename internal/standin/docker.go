@@ -13,10 +13,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -101,6 +103,23 @@ func (d *Docker) Listen(network, address string) (string, error) {
 	d.srv = &http.Server{Handler: http.HandlerFunc(d.serve), ReadHeaderTimeout: 5 * time.Second}
 	go d.srv.Serve(ln)
 	return host, nil
+}
+
+// Start serves d for the test's duration, on a unix socket in a temporary
+// directory (network "unix") or on TCP loopback ("tcp"), and returns its
+// DOCKER_HOST.
+func (d *Docker) Start(t testing.TB, network string) string {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "docker.sock")
+	}
+	host, err := d.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return host
 }
 
 // Close stops serving and removes the unix socket.

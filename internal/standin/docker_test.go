@@ -23,20 +23,6 @@ func recorded(t *testing.T, name string) []byte {
 	return b
 }
 
-func listen(t *testing.T, network string, d *Docker) string {
-	t.Helper()
-	addr := "127.0.0.1:0"
-	if network == "unix" {
-		addr = filepath.Join(t.TempDir(), "docker.sock")
-	}
-	host, err := d.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return host
-}
-
 func dockerClient(t *testing.T, host string, opt client.Opt) *client.Client {
 	t.Helper()
 	c, err := client.NewClientWithOpts(client.WithHost(host), opt)
@@ -58,7 +44,7 @@ func TestDockerServesRecordedAnswer(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			d := &Docker{Containers: capture}
-			c := dockerClient(t, listen(t, network, d), client.WithVersion("1.41"))
+			c := dockerClient(t, d.Start(t, network), client.WithVersion("1.41"))
 			ping, err := c.Ping(context.Background())
 			if err != nil || ping.APIVersion != "1.41" || ping.OSType != "linux" {
 				t.Errorf("ping: %+v, %v", ping, err)
@@ -82,7 +68,7 @@ func TestDockerListensOnLoopbackOnly(t *testing.T) {
 
 func TestDockerFault(t *testing.T) {
 	d := &Docker{FaultStatus: 500, FaultBody: recorded(t, "docker_500.json")}
-	c := dockerClient(t, listen(t, "unix", d), client.WithVersion("1.41"))
+	c := dockerClient(t, d.Start(t, "unix"), client.WithVersion("1.41"))
 	_, err := c.ContainerList(context.Background(), container.ListOptions{})
 	want := "Error response from daemon: invalid character 'b' looking for beginning of object key string"
 	if err == nil || err.Error() != want {
@@ -94,7 +80,7 @@ func TestDockerFault(t *testing.T) {
 // a negotiating client is served at the version it announces.
 func TestDockerRefusesVersion(t *testing.T) {
 	d := &Docker{Containers: []byte("[]\n"), APIVersion: "1.51", MinAPIVersion: "1.44"}
-	host := listen(t, "unix", d)
+	host := d.Start(t, "unix")
 	_, err := dockerClient(t, host, client.WithVersion("1.41")).ContainerList(context.Background(), container.ListOptions{})
 	want := "Error response from daemon: client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"
 	if err == nil || err.Error() != want {

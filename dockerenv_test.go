@@ -202,6 +202,17 @@ func startTask(cluster, family, mode, publish string) (task, error) {
 	return task{id: f[0], name: f[1], port: f[2], family: family, mode: mode}, nil
 }
 
+// healthyOf is the shared healthy tasks of a family.
+func healthyOf(family string) []task {
+	var tasks []task
+	for _, tk := range healthy {
+		if tk.family == family {
+			tasks = append(tasks, tk)
+		}
+	}
+	return tasks
+}
+
 // ownCluster is a cluster of the test's own, for tasks a test changes: its
 // tasks are in none of the shared tasks' filters, and are removed when the
 // test ends.

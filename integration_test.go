@@ -378,12 +378,7 @@ func TestList(t *testing.T) {
 
 func TestFilters(t *testing.T) {
 	needDocker(t)
-	var web []task
-	for _, tk := range healthy {
-		if tk.family == familyWeb {
-			web = append(web, tk)
-		}
-	}
+	web := healthyOf(familyWeb)
 	tests := []struct {
 		name string
 		args []string

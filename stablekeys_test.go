@@ -222,15 +222,13 @@ func proxyRecorder(t *testing.T) (url string, requests *atomic.Int64) {
 // Docker socket mounted, under the same keys; never through HTTP_PROXY.
 func TestContainerIP(t *testing.T) {
 	needDocker(t)
-	var web []task
-	for _, tk := range healthy {
-		if tk.family == familyWeb {
-			web = append(web, tk)
-		}
-	}
+	web := healthyOf(familyWeb)
 	args := []string{"--label", "com.amazonaws.ecs.task-definition-family=" + familyWeb,
 		"--address", "container-ip", "--key", "{family}-{slot}", "--timeout", scrapeTimeout.String()}
-	wantKeys := map[string]int{familyWeb + "-1": len(gaugeMetrics), familyWeb + "-2": len(gaugeMetrics)}
+	wantKeys := map[string]int{}
+	for i := range web {
+		wantKeys[fmt.Sprintf("%s-%d", familyWeb, i+1)] = len(gaugeMetrics)
+	}
 
 	t.Run("from the host", func(t *testing.T) {
 		proxy, requests := proxyRecorder(t)

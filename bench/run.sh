@@ -222,5 +222,5 @@ if [ -s "$work/cpu.txt" ]; then
 	sed -n '/flat%/,$p' "$work/mem.txt"
 	echo "Package init (GODEBUG=inittrace=1, --version run): $(awk '/^init/ {n++; ms += $5; kb += $8} END {printf "%d packages, %.2f ms, %.0f KiB allocated", n, ms, kb / 1024 * 1}' "$work/init.txt")"
 	echo "Slowest inits:"
-	awk '/^init/' "$work/init.txt" | sort -k5 -g -r | head -n 8
+	awk '/^init/' "$work/init.txt" | sort -k5 -g -r | awk 'NR <= 8'
 fi

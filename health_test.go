@@ -120,6 +120,8 @@ func TestHealthOverTasks(t *testing.T) {
 	if secs < scrapeTimeout.Seconds() || secs > r.elapsed.Seconds() {
 		t.Errorf("run.seconds = %f, want from --timeout %s (the hung task) to the process's %s", secs, scrapeTimeout, r.elapsed)
 	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	t.Logf("health lines:\n%s", strings.Join(lines[max(0, len(lines)-len(healthMetrics)):], "\n"))
 	keys := stdoutKeys(r.stdout)
 	var want []string
 	for _, h := range healthMetrics {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -98,9 +99,14 @@ func title(prefix string) string {
 }
 
 // printMeta writes what mackerel-agent reads in meta mode
-// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON.
-func printMeta(w io.Writer, prefix string, graphs map[string]bool) error {
-	b, err := json.Marshal(mp.GraphDef{Graphs: graphDefinitions(prefix, graphs)})
+// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON,
+// with the health metrics' graphs when health is set.
+func printMeta(w io.Writer, prefix string, graphs map[string]bool, health bool) error {
+	defs := graphDefinitions(prefix, graphs)
+	if health {
+		maps.Copy(defs, healthGraphDefinitions(prefix))
+	}
+	b, err := json.Marshal(mp.GraphDef{Graphs: defs})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type options struct {
 	Prefix        string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
 	Key           string        `long:"key" default:"{port}" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys"`
 	Graphs        string        `long:"graphs" value-name:"LIST" description:"graphs to send, comma-separated, of runtime, memory, operation, heap, gc, objects, allocation (default: all)"`
+	NoHealth      bool          `long:"no-health" description:"do not print the run's own metrics (PREFIX_scrape.*: targets found, ok and failed, run time, discovery errors)"`
 	Tempfile      string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
 	List          bool          `long:"list" description:"print one line per discovered target and whether it answered, then exit"`
 	Version       bool          `short:"v" long:"version" description:"print the version and exit"`
@@ -61,6 +62,11 @@ func Do(version string) int {
 // and graph definitions go to the process's stdout (the helper prints
 // them); --help, --version and --list go to stdout, warnings to stderr.
 func Run(ctx context.Context, args []string, version string, stdout, stderr io.Writer) int {
+	return run(ctx, time.Now(), args, version, stdout, stderr)
+}
+
+// run is Run from start, the time the run's wall time is counted from.
+func run(ctx context.Context, start time.Time, args []string, version string, stdout, stderr io.Writer) int {
 	opts, code, done := parseOptions(args, stdout, stderr)
 	if done {
 		return code
@@ -70,7 +76,7 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		return 0
 	}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
-		if err := printMeta(stdout, opts.Prefix, opts.graphs); err != nil {
+		if err := printMeta(stdout, opts.Prefix, opts.graphs, !opts.NoHealth); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 			return 1
 		}
@@ -82,6 +88,10 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 	targets, warnings, err := discover(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
+		if !opts.List && !opts.NoHealth { // mackerel-agent posts them whatever the exit status
+			now := time.Now()
+			printValues(stdout, healthLines(opts.Prefix, 0, nil, 1, now.Sub(start), now))
+		}
 		return 1
 	}
 	tempfile := opts.Tempfile
@@ -113,8 +123,12 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 		}
 	}
 
-	lines, next := report(opts.Prefix, results, last, time.Now())
+	now := time.Now()
+	lines, next := report(opts.Prefix, results, last, now)
 	next.Slots = slots
+	if !opts.NoHealth {
+		lines = append(lines, healthLines(opts.Prefix, len(targets), results, 0, now.Sub(start), now)...)
+	}
 	if err := printValues(stdout, lines); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return 1

@@ -88,7 +88,7 @@ func TestMain(m *testing.M) {
 
 // pluginRun is what one run of the plugin process gave.
 type pluginRun struct {
-	keys    []string // metric keys on stdout
+	keys    []string // metric keys on stdout, less the health metrics (see health_test.go)
 	stderr  []string // stderr lines, less the helper's timestamped log lines
 	code    int
 	wall    time.Duration
@@ -112,7 +112,7 @@ func runPlugin(t *testing.T, args ...string) pluginRun {
 	}
 	r.peakRSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	for _, l := range strings.Split(strings.TrimSpace(outBuf.String()), "\n") {
-		if l != "" {
+		if l != "" && !strings.HasPrefix(l, "gostats_scrape.") {
 			r.keys = append(r.keys, strings.Split(l, "\t")[0])
 		}
 	}

@@ -8,12 +8,18 @@
 //	error     500 Internal Server Error
 //	redirect  302 to /elsewhere
 //	big       200 with an endless body
+//	expvar    no /stats: only Go's own expvar at /debug/vars (cmdline, memstats)
+//	expvar-app  expvar as a service using it serves it: application
+//	          variables too (a counter of requests to /, a published func),
+//	          and GET /gc runs a garbage collection
 package main
 
 import (
+	"expvar"
 	"log"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 
 	stats_api "github.com/fukata/golang-stats-api-handler"
@@ -30,9 +36,28 @@ func main() {
 	if os.Getenv("STATSAPP_NEWLINE") != "" {
 		stats_api.NewLineTermEnabled()
 	}
+	mode := os.Getenv("STATSAPP_MODE")
 	mux := http.NewServeMux()
-	mux.HandleFunc("/stats", handler(os.Getenv("STATSAPP_MODE")))
+	requests := func() {}
+	switch mode {
+	case "expvar":
+		mux.Handle("/debug/vars", expvar.Handler())
+	case "expvar-app":
+		mux.Handle("/debug/vars", expvar.Handler())
+		n := expvar.NewInt("requests")
+		requests = func() { n.Add(1) }
+		expvar.Publish("build", expvar.Func(func() any {
+			return map[string]any{"version": "1.4.2", "features": []string{"a", "b"}, "ready": true}
+		}))
+		mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
+			runtime.GC()
+			w.Write([]byte("gc\n"))
+		})
+	default:
+		mux.HandleFunc("/stats", handler(mode))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		requests()
 		w.Write([]byte("statsapp\n"))
 	})
 	log.Fatal(http.ListenAndServe(addr, mux))

@@ -12,7 +12,8 @@ import (
 )
 
 // maxBodyBytes bounds a stats response: the real handler sends about 1 KiB,
-// 5 KiB pretty-printed with a full gc_pause list. The bound times
+// 5 KiB pretty-printed with a full gc_pause list; expvar's /debug/vars 4 to
+// 10 KiB, plus the application's own variables. The bound times
 // --concurrency is the most a run holds in bodies.
 const maxBodyBytes = 256 << 10
 
@@ -42,6 +43,9 @@ func parseStats(body []byte) (map[string]float64, error) {
 		values[m.key()] = v
 	}
 	if len(values) == 0 {
+		if _, ok := fields["memstats"]; ok {
+			return nil, errExpvarNotGostats
+		}
 		return nil, errNoStats
 	}
 	return values, nil
@@ -75,9 +79,14 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// fetchStats GETs one stats endpoint and parses it. Anything but a 200 with
-// a stats object of at most maxBodyBytes is an error.
+// fetchStats GETs one golang-stats-api-handler endpoint and parses it.
 func fetchStats(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
+	return fetch(ctx, hc, url, parseStats)
+}
+
+// fetch GETs one stats endpoint and parses the body with parse. Anything
+// but a 200 with a stats object of at most maxBodyBytes is an error.
+func fetch(ctx context.Context, hc *http.Client, url string, parse func([]byte) (map[string]float64, error)) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -101,5 +110,5 @@ func fetchStats(ctx context.Context, hc *http.Client, url string) (map[string]fl
 	if len(body) > maxBodyBytes {
 		return nil, fmt.Errorf("response body exceeds %d bytes", maxBodyBytes)
 	}
-	return parseStats(body)
+	return parse(body)
 }

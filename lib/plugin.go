@@ -34,7 +34,8 @@ type options struct {
 	ContainerPort uint16        `short:"P" long:"container-port" value-name:"N" description:"the container port to scrape (default: every published TCP port; with --address container-ip, every TCP port the container lists)"`
 	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
 	Scheme        string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
-	Path          string        `short:"p" long:"path" default:"/stats" value-name:"PATH" description:"path of the stats endpoint"`
+	Format        string        `long:"format" default:"gostats" choice:"gostats" choice:"expvar" description:"what the endpoint serves: golang-stats-api-handler's JSON (gostats) or Go's expvar (expvar)"`
+	Path          string        `short:"p" long:"path" value-name:"PATH" description:"path of the stats endpoint (default: /stats, or /debug/vars with --format expvar)"`
 	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: the Docker API call and every scrape (targets are scraped in parallel)"`
 	Concurrency   int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
 	Address       string        `long:"address" default:"host-port" choice:"host-port" choice:"container-ip" description:"how targets are reached: the published host port, or the container's own address and private port (needs no published port; works from inside a container with the Docker socket mounted)"`
@@ -159,6 +160,9 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	if opts.DockerHost == "" {
 		opts.DockerHost = defaultDockerHost
 	}
+	if !p.FindOptionByLongName("path").IsSet() {
+		opts.Path = defaultPath(opts.Format)
+	}
 	switch {
 	case len(rest) > 0:
 		err = fmt.Errorf("unexpected argument %q", rest[0])
@@ -239,7 +243,7 @@ func expired(ctx context.Context) bool {
 
 func scrape(ctx context.Context, hc *http.Client, t Target, opts options) result {
 	start := time.Now()
-	values, err := fetchStats(ctx, hc, t.URL(opts.Scheme, opts.Path))
+	values, err := fetch(ctx, hc, t.URL(opts.Scheme, opts.Path), parserFor(opts.Format))
 	r := result{target: t, values: values, latency: time.Since(start)}
 	if err != nil {
 		var ue *url.Error

@@ -1,0 +1,115 @@
+package mpecsgostats
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Go's own expvar (/debug/vars, --format expvar): the same metric keys as
+// the handler's wherever a runtime.MemStats field means the same thing.
+// expvar has no goroutine or cgo call count, so a target read this way has
+// no runtime.* values; gc_per_second and gc_pause_per_second, which the
+// handler computes between two of its samples, are computed here between
+// two runs of the plugin from two hidden counters.
+
+// The --format values.
+const (
+	formatGostats = "gostats"
+	formatExpvar  = "expvar"
+)
+
+// defaultPath is where each format is served when --path is not given.
+func defaultPath(format string) string {
+	if format == formatExpvar {
+		return "/debug/vars"
+	}
+	return "/stats"
+}
+
+// parserFor is the body parser of a --format value.
+func parserFor(format string) func([]byte) (map[string]float64, error) {
+	if format == formatExpvar {
+		return parseExpvar
+	}
+	return parseStats
+}
+
+// expvarFields maps each "<graph>.<metric>" key to its runtime.MemStats
+// field in expvar's "memstats" object.
+var expvarFields = []struct{ key, field string }{
+	{"memory.memory_alloc", "Alloc"},
+	{"memory.memory_sys", "Sys"},
+	{"memory.memory_stack", "StackInuse"},
+	{"operation.memory_lookups", "Lookups"},
+	{"operation.memory_mallocs", "Mallocs"},
+	{"operation.memory_frees", "Frees"},
+	{"heap.heap_sys", "HeapSys"},
+	{"heap.heap_idle", "HeapIdle"},
+	{"heap.heap_inuse", "HeapInuse"},
+	{"heap.heap_released", "HeapReleased"},
+	{"gc.gc_num", "NumGC"},
+	{"objects.heap_objects", "HeapObjects"},
+	{"allocation.memory_total_alloc", "TotalAlloc"},
+	{hiddenNumGC, "NumGC"},
+	{hiddenPauseTotal, "PauseTotalNs"},
+}
+
+// Hidden counters: values parseExpvar returns that are never printed (no
+// metricDef has their key); report keeps them in the state like the other
+// counters, and withGCRates derives the two computed gc values from them.
+const (
+	hiddenNumGC      = "_gc.num_gc"
+	hiddenPauseTotal = "_gc.pause_total_ns"
+)
+
+var (
+	// errExpvarNotGostats: a /debug/vars answer read with --format gostats.
+	errExpvarNotGostats = errors.New("this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar")
+	// errGostatsNotExpvar: a golang-stats-api-handler answer read with --format expvar.
+	errGostatsNotExpvar = errors.New("this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats")
+	// errNoMemstats: JSON with neither.
+	errNoMemstats = errors.New("no memstats in response: not expvar's /debug/vars")
+)
+
+// parseExpvar decodes one expvar response into "<graph>.<metric>" values
+// and the hidden counters. Only the "memstats" variable is decoded: the
+// others, application variables among them, are never looked into beyond
+// being valid JSON. A response that is not one JSON object, without a
+// memstats object, or with a field used here that is not a number is an
+// error; fields missing from memstats are left out.
+func parseExpvar(body []byte) (map[string]float64, error) {
+	var vars map[string]json.RawMessage
+	if err := json.Unmarshal(body, &vars); err != nil {
+		return nil, fmt.Errorf("invalid expvar JSON: %w", err)
+	}
+	raw, ok := vars["memstats"]
+	if !ok || string(raw) == "null" {
+		for _, m := range metricDefs {
+			if _, ok := vars[m.name]; ok {
+				return nil, errGostatsNotExpvar
+			}
+		}
+		return nil, errNoMemstats
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("invalid expvar JSON: memstats is not an object: %s", truncate(string(raw), 20))
+	}
+	values := make(map[string]float64, len(expvarFields))
+	for _, f := range expvarFields {
+		raw, ok := fields[f.field]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var v float64
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("invalid expvar JSON: memstats.%s: %s is not a number", f.field, truncate(string(raw), 20))
+		}
+		values[f.key] = v
+	}
+	if len(values) == 0 {
+		return nil, errors.New("no runtime.MemStats fields in memstats")
+	}
+	return values, nil
+}

@@ -1,0 +1,324 @@
+package mpecsgostats
+
+import (
+	"bytes"
+	"context"
+	"expvar"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// expvarJSONValues is testdata/expvar.json, captured from testdata/statsapp
+// with STATSAPP_MODE=expvar: a fresh process, no collection yet.
+var expvarJSONValues = map[string]float64{
+	"memory.memory_alloc":           209896,
+	"memory.memory_sys":             12278024,
+	"memory.memory_stack":           294912,
+	"operation.memory_lookups":      0,
+	"operation.memory_mallocs":      589,
+	"operation.memory_frees":        18,
+	"heap.heap_sys":                 8093696,
+	"heap.heap_idle":                7430144,
+	"heap.heap_inuse":               663552,
+	"heap.heap_released":            7397376,
+	"gc.gc_num":                     0,
+	"objects.heap_objects":          571,
+	"allocation.memory_total_alloc": 209896,
+	"_gc.num_gc":                    0,
+	"_gc.pause_total_ns":            0,
+}
+
+// expvarAppJSONValues is testdata/expvar_app.json, captured with
+// STATSAPP_MODE=expvar-app after 5 requests and 3 collections: application
+// variables ("build", a published func, and "requests") besides Go's own.
+var expvarAppJSONValues = map[string]float64{
+	"memory.memory_alloc":           161112,
+	"memory.memory_sys":             8476936,
+	"memory.memory_stack":           327680,
+	"operation.memory_lookups":      0,
+	"operation.memory_mallocs":      982,
+	"operation.memory_frees":        366,
+	"heap.heap_sys":                 3866624,
+	"heap.heap_idle":                3153920,
+	"heap.heap_inuse":               712704,
+	"heap.heap_released":            2998272,
+	"gc.gc_num":                     3,
+	"objects.heap_objects":          616,
+	"allocation.memory_total_alloc": 262288,
+	"_gc.num_gc":                    3,
+	"_gc.pause_total_ns":            157793,
+}
+
+func TestParseExpvar(t *testing.T) {
+	compact := readTestdata(t, "expvar.json")
+	app := readTestdata(t, "expvar_app.json")
+	// memstats of the compact capture, to build variants from.
+	memstats := string(compact[bytes.Index(compact, []byte(`{"Alloc"`)) : bytes.LastIndex(compact, []byte("}\n}"))+1])
+	tests := []struct {
+		name    string
+		body    []byte
+		want    map[string]float64
+		wantErr string
+	}{
+		{"real expvar output", compact, expvarJSONValues, ""},
+		{"application variables are ignored", app, expvarAppJSONValues, ""},
+		{"application variables are not even decoded", []byte(`{"huge": 1e400, "memory_sys": "app's own", "memstats": ` + memstats + `}`), expvarJSONValues, ""},
+		{"fields missing from memstats are left out", []byte(`{"memstats": {"Sys": 1048576, "NumGC": 2, "PauseNs": [1, 2]}}`),
+			map[string]float64{"memory.memory_sys": 1048576, "gc.gc_num": 2, "_gc.num_gc": 2}, ""},
+		{"wrong type", []byte(`{"memstats": {"Alloc": 1, "Sys": "12278024"}}`), nil,
+			`invalid expvar JSON: memstats.Sys: "12278024" is not a number`},
+		{"negative is a number", []byte(`{"memstats": {"Sys": -1}}`), map[string]float64{"memory.memory_sys": -1}, ""},
+		{"out of range", []byte(`{"memstats": {"Sys": 1e400}}`), nil, "invalid expvar JSON: memstats.Sys: 1e400 is not a number"},
+		{"memstats not an object", []byte(`{"memstats": [1, 2, 3]}`), nil, "invalid expvar JSON: memstats is not an object: [1, 2, 3]"},
+		{"memstats of no known field", []byte(`{"memstats": {"BySize": []}}`), nil, "no runtime.MemStats fields in memstats"},
+		{"memstats null", []byte(`{"cmdline": ["/app"], "memstats": null}`), nil, "no memstats in response: not expvar's /debug/vars"},
+		{"the handler's output", readTestdata(t, "stats.json"), nil,
+			"this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats"},
+		{"another service's JSON", []byte(`{"status":"ok","uptime":12}`), nil, "no memstats in response: not expvar's /debug/vars"},
+		{"truncated", compact[:100], nil, "invalid expvar JSON: unexpected end of JSON input"},
+		{"not JSON", []byte("<html><body>It works!</body></html>\n"), nil,
+			"invalid expvar JSON: invalid character '<' looking for beginning of value"},
+		{"JSON array", []byte(`[1,2]`), nil,
+			"invalid expvar JSON: json: cannot unmarshal array into Go value of type map[string]json.RawMessage"},
+		{"empty body", []byte{}, nil, "invalid expvar JSON: unexpected end of JSON input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseExpvar(tt.body)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseStatsOfExpvar: /debug/vars read as the handler's output names
+// the option to use.
+func TestParseStatsOfExpvar(t *testing.T) {
+	for _, name := range []string{"expvar.json", "expvar_app.json"} {
+		_, err := parseStats(readTestdata(t, name))
+		if want := "this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar"; err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %s", name, err, want)
+		}
+	}
+}
+
+// TestExpvarKeysAreTheHandlers: every printed key of an expvar target is a
+// metric of the handler's, and only runtime.* is missing.
+func TestExpvarKeysAreTheHandlers(t *testing.T) {
+	var printed, missing []string
+	for _, m := range metricDefs {
+		if _, ok := expvarAppJSONValues[m.key()]; ok {
+			printed = append(printed, m.key())
+		} else {
+			missing = append(missing, m.key())
+		}
+	}
+	// gc_per_second and gc_pause_per_second are computed by report.
+	want := []string{"runtime.goroutine_num", "runtime.cgo_call_num", "gc.gc_per_second", "gc.gc_pause_per_second"}
+	if !slices.Equal(missing, want) {
+		t.Errorf("not parsed from expvar: %q, want %q", missing, want)
+	}
+	if len(printed)+2 != len(expvarAppJSONValues) {
+		t.Errorf("%d printed keys of %d values, want all but the 2 hidden ones", len(printed), len(expvarAppJSONValues))
+	}
+}
+
+func TestParseOptionsFormat(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	tests := []struct {
+		args               []string
+		format, path, fail string
+	}{
+		{nil, "gostats", "/stats", ""},
+		{[]string{"--format", "gostats"}, "gostats", "/stats", ""},
+		{[]string{"--format", "expvar"}, "expvar", "/debug/vars", ""},
+		{[]string{"--format=expvar", "--path", "/internal/vars"}, "expvar", "/internal/vars", ""},
+		{[]string{"-p", "/debug/vars"}, "gostats", "/debug/vars", ""},
+		{[]string{"--format", "expvar", "--path", ""}, "", "", "mackerel-plugin-ecs-gostats: --path \"\": must start with /\n"},
+		{[]string{"--format", "json"}, "", "", "mackerel-plugin-ecs-gostats: Invalid value `json' for option `--format'. Allowed values are: gostats or expvar\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			o, code, done := parseOptions(tt.args, &stdout, &stderr)
+			if tt.fail != "" {
+				if code != 2 || !done || stderr.String() != tt.fail {
+					t.Errorf("code %d, done %v, stderr %q\nwant 2, true, %q", code, done, stderr.String(), tt.fail)
+				}
+				return
+			}
+			if done || o.Format != tt.format || o.Path != tt.path {
+				t.Errorf("done %v, format %q, path %q; want %q, %q (stderr %q)", done, o.Format, o.Path, tt.format, tt.path, stderr.String())
+			}
+		})
+	}
+}
+
+// TestScrapeFormats: the warning line of each way a target fails, exactly
+// as Run prints it, with each --format, against loopback services.
+func TestScrapeFormats(t *testing.T) {
+	expvarOnly := http.NewServeMux() // a service that imports expvar and nothing else
+	expvarOnly.Handle("/debug/vars", expvar.Handler())
+	handlerOnly := http.NewServeMux()
+	handlerOnly.HandleFunc("/stats", realHandler)
+	odd := http.NewServeMux()
+	odd.HandleFunc("/debug/vars", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("as") {
+		case "string":
+			w.Write([]byte(`{"cmdline":["/app"],"memstats":{"Alloc":1,"Sys":"12"}}`))
+		case "html":
+			w.Write([]byte("<html><body>It works!</body></html>\n"))
+		case "other":
+			w.Write([]byte(`{"status":"ok"}`))
+		case "big": // an application variable of 300 KiB
+			w.Write([]byte(`{"cache":"` + strings.Repeat("x", 300<<10) + `","memstats":{"Sys":1}}`))
+		}
+	})
+	serve := func(h http.Handler) Target {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		port := uint16(srv.Listener.Addr().(*net.TCPAddr).Port)
+		return Target{ContainerID: "d6f4005db94f0123456789", ContainerName: "ecs-web-3-web-e8c6", Host: "127.0.0.1",
+			Port: port, HostPort: port, PrivatePort: 8080}
+	}
+	expvarT, handlerT, oddT := serve(expvarOnly), serve(handlerOnly), serve(odd)
+
+	tests := []struct {
+		name   string
+		target Target
+		args   []string
+		want   string // the warning; "" for none
+	}{
+		{"expvar read as expvar", expvarT, []string{"--format", "expvar"}, ""},
+		{"handler read as gostats", handlerT, nil, ""},
+		{"expvar-only service, default format", expvarT, nil,
+			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-e8c6 d6f4005db94f): unexpected status 404 Not Found"},
+		{"expvar read with --format gostats", expvarT, []string{"--path", "/debug/vars"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-e8c6 d6f4005db94f): this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar"},
+		{"handler read with --format expvar", handlerT, []string{"--format", "expvar", "--path", "/stats"},
+			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-e8c6 d6f4005db94f): this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats"},
+		{"service without expvar", handlerT, []string{"--format", "expvar"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-e8c6 d6f4005db94f): unexpected status 404 Not Found"},
+		{"memstats field not a number", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=string"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=string (container ecs-web-3-web-e8c6 d6f4005db94f): invalid expvar JSON: memstats.Sys: \"12\" is not a number"},
+		{"not JSON", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=html"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=html (container ecs-web-3-web-e8c6 d6f4005db94f): invalid expvar JSON: invalid character '<' looking for beginning of value"},
+		{"another service's JSON", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=other"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=other (container ecs-web-3-web-e8c6 d6f4005db94f): no memstats in response: not expvar's /debug/vars"},
+		{"application variables over the body bound", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=big"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=big (container ecs-web-3-web-e8c6 d6f4005db94f): response body exceeds 262144 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, _, done := parseOptions(tt.args, &bytes.Buffer{}, &bytes.Buffer{})
+			if done {
+				t.Fatalf("options %q refused", tt.args)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+			defer cancel()
+			var warnings []string
+			results := scrapeAll(ctx, newHTTPClient(opts.Timeout), []keyed{{Target: tt.target, key: "32768"}}, opts)
+			for _, r := range results {
+				if r.cause != nil {
+					warnings = append(warnings, fmt.Sprintf("warning: %v", scrapeError(r.target, opts, r.cause)))
+				}
+			}
+			var want []string
+			if tt.want != "" {
+				want = []string{fmt.Sprintf(tt.want, tt.target.Port)}
+			}
+			if !slices.Equal(warnings, want) {
+				t.Errorf("warnings %q\nwant %q", warnings, want)
+			}
+			if tt.want == "" && len(results[0].values) < 13 {
+				t.Errorf("values %v", results[0].values)
+			}
+		})
+	}
+}
+
+// TestFetchExpvarReal scrapes the real expvar handler of this process: all
+// 13 handler keys expvar has and the 2 hidden counters, plausible values.
+func TestFetchExpvarReal(t *testing.T) {
+	srv := httptest.NewServer(expvar.Handler())
+	defer srv.Close()
+	got, err := fetch(context.Background(), newHTTPClient(time.Second), srv.URL, parseExpvar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	var want []string
+	for k := range expvarJSONValues {
+		want = append(want, k)
+	}
+	slices.Sort(keys)
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys %q\nwant %q", keys, want)
+	}
+	if got["memory.memory_sys"] <= 0 || got["allocation.memory_total_alloc"] < got["memory.memory_alloc"] {
+		t.Errorf("implausible values: %v", got)
+	}
+}
+
+// FuzzParseExpvar: any body gives values or an error, never a panic, and
+// only handler keys (never runtime.*) and the hidden counters.
+func FuzzParseExpvar(f *testing.F) {
+	for _, name := range []string{"expvar.json", "expvar_app.json", "stats.json"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add([]byte(`{"memstats": {"Sys": null, "NumGC": 1e400}}`))
+	f.Add([]byte(`{"memstats": "x", "a": {}}`))
+	known := map[string]bool{}
+	for _, e := range expvarFields {
+		known[e.key] = true
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		values, err := parseExpvar(body)
+		if err != nil {
+			if values != nil {
+				t.Errorf("values %v with error %v", values, err)
+			}
+			return
+		}
+		if len(values) == 0 {
+			t.Error("no values and no error")
+		}
+		for k := range values {
+			if !known[k] || strings.HasPrefix(k, "runtime.") {
+				t.Errorf("unexpected key %q", k)
+			}
+		}
+	})
+}
+
+func BenchmarkParseExpvar(b *testing.B) {
+	body := readTestdata(b, "expvar_app.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := parseExpvar(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -113,3 +113,34 @@ func parseExpvar(body []byte) (map[string]float64, error) {
 	}
 	return values, nil
 }
+
+// withGCRates returns values with gc.gc_per_second (collections per second)
+// and gc.gc_pause_per_second (milliseconds of pause per minute: what the
+// handler's field reads when it is scraped once a minute) added when the
+// hidden counters allow, and records those counters in next. prev are the
+// key's counters at the last run, gap seconds ago; sameTarget tells whether
+// the same target had the key then. As for every rate there is no value
+// across two targets, over a gap out of 1..maxRateGap seconds, or when
+// either counter went down (the process restarted). values of a target
+// without hidden counters (the handler's, which sends both fields itself)
+// are returned as they are.
+func withGCRates(values, prev, next map[string]float64, sameTarget bool, gap int64) map[string]float64 {
+	num, hasNum := values[hiddenNumGC]
+	pause, hasPause := values[hiddenPauseTotal]
+	if !hasNum || !hasPause {
+		return values
+	}
+	next[hiddenNumGC], next[hiddenPauseTotal] = num, pause
+	lastNum, hadNum := prev[hiddenNumGC]
+	lastPause, hadPause := prev[hiddenPauseTotal]
+	if !sameTarget || !hadNum || !hadPause || gap < 1 || gap > maxRateGap || num < lastNum || pause < lastPause {
+		return values
+	}
+	out := make(map[string]float64, len(values)+2)
+	for k, v := range values {
+		out[k] = v
+	}
+	out["gc.gc_per_second"] = (num - lastNum) / float64(gap)
+	out["gc.gc_pause_per_second"] = (pause - lastPause) / 1e6 * 60 / float64(gap)
+	return out
+}

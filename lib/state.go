@@ -110,8 +110,9 @@ func report(prefix string, results []result, last state, now time.Time) ([]metri
 		}
 		rec := taskState{Target: r.target.identity(), Time: ts, Counters: map[string]float64{}}
 		gap := ts - prev.Time
+		values := withGCRates(r.values, prev.Counters, rec.Counters, sameTarget, gap) // expvar targets (expvar.go)
 		for _, m := range metricDefs {
-			v, ok := r.values[m.key()]
+			v, ok := values[m.key()]
 			if !ok {
 				continue
 			}

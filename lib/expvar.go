@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Go's own expvar (/debug/vars, --format expvar): the same metric keys as
@@ -35,24 +36,41 @@ func parserFor(format string) func([]byte) (map[string]float64, error) {
 	return parseStats
 }
 
+// memStats holds the runtime.MemStats fields of expvar's "memstats" object
+// that are read, as sent; the others (the PauseNs and PauseEnd rings,
+// BySize) are skipped undecoded.
+type memStats struct {
+	Alloc, Sys, StackInuse, Lookups, Mallocs, Frees         json.RawMessage
+	HeapSys, HeapIdle, HeapInuse, HeapReleased, HeapObjects json.RawMessage
+	TotalAlloc, NumGC, PauseTotalNs                         json.RawMessage
+}
+
+// expvarVars is a /debug/vars answer as read: its memstats variable only.
+type expvarVars struct {
+	Memstats *memStats `json:"memstats"`
+}
+
 // expvarFields maps each "<graph>.<metric>" key to its runtime.MemStats
 // field in expvar's "memstats" object.
-var expvarFields = []struct{ key, field string }{
-	{"memory.memory_alloc", "Alloc"},
-	{"memory.memory_sys", "Sys"},
-	{"memory.memory_stack", "StackInuse"},
-	{"operation.memory_lookups", "Lookups"},
-	{"operation.memory_mallocs", "Mallocs"},
-	{"operation.memory_frees", "Frees"},
-	{"heap.heap_sys", "HeapSys"},
-	{"heap.heap_idle", "HeapIdle"},
-	{"heap.heap_inuse", "HeapInuse"},
-	{"heap.heap_released", "HeapReleased"},
-	{"gc.gc_num", "NumGC"},
-	{"objects.heap_objects", "HeapObjects"},
-	{"allocation.memory_total_alloc", "TotalAlloc"},
-	{hiddenNumGC, "NumGC"},
-	{hiddenPauseTotal, "PauseTotalNs"},
+var expvarFields = []struct {
+	key, field string
+	raw        func(*memStats) json.RawMessage
+}{
+	{"memory.memory_alloc", "Alloc", func(m *memStats) json.RawMessage { return m.Alloc }},
+	{"memory.memory_sys", "Sys", func(m *memStats) json.RawMessage { return m.Sys }},
+	{"memory.memory_stack", "StackInuse", func(m *memStats) json.RawMessage { return m.StackInuse }},
+	{"operation.memory_lookups", "Lookups", func(m *memStats) json.RawMessage { return m.Lookups }},
+	{"operation.memory_mallocs", "Mallocs", func(m *memStats) json.RawMessage { return m.Mallocs }},
+	{"operation.memory_frees", "Frees", func(m *memStats) json.RawMessage { return m.Frees }},
+	{"heap.heap_sys", "HeapSys", func(m *memStats) json.RawMessage { return m.HeapSys }},
+	{"heap.heap_idle", "HeapIdle", func(m *memStats) json.RawMessage { return m.HeapIdle }},
+	{"heap.heap_inuse", "HeapInuse", func(m *memStats) json.RawMessage { return m.HeapInuse }},
+	{"heap.heap_released", "HeapReleased", func(m *memStats) json.RawMessage { return m.HeapReleased }},
+	{"gc.gc_num", "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
+	{"objects.heap_objects", "HeapObjects", func(m *memStats) json.RawMessage { return m.HeapObjects }},
+	{"allocation.memory_total_alloc", "TotalAlloc", func(m *memStats) json.RawMessage { return m.TotalAlloc }},
+	{hiddenNumGC, "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
+	{hiddenPauseTotal, "PauseTotalNs", func(m *memStats) json.RawMessage { return m.PauseTotalNs }},
 }
 
 // Hidden counters: values parseExpvar returns that are never printed (no
@@ -73,37 +91,45 @@ var (
 )
 
 // parseExpvar decodes one expvar response into "<graph>.<metric>" values
-// and the hidden counters. Only the "memstats" variable is decoded: the
-// others, application variables among them, are never looked into beyond
-// being valid JSON. A response that is not one JSON object, without a
-// memstats object, or with a field used here that is not a number is an
-// error; fields missing from memstats are left out.
+// and the hidden counters. Only the "memstats" variable is decoded, and of
+// it only the fields read: the other variables, application variables
+// among them, are only checked to be valid JSON (one pass of the decoder,
+// without a copy of them; the variable's name is matched as encoding/json
+// matches field names, so an application variable "MemStats" sent after
+// Go's own would be taken for it: expvar sends them sorted, Go's last). A
+// response that is not one JSON object, without a memstats object, or with
+// a field read here that is not a number is an error; fields missing from
+// memstats are left out.
 func parseExpvar(body []byte) (map[string]float64, error) {
-	var vars map[string]json.RawMessage
+	var vars expvarVars
 	if err := json.Unmarshal(body, &vars); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field == "memstats" {
+			return nil, fmt.Errorf("invalid expvar JSON: memstats is a JSON %s, not an object", typeErr.Value)
+		}
+		if errors.As(err, &typeErr) {
+			return nil, fmt.Errorf("invalid expvar JSON: a JSON %s, not an object", typeErr.Value)
+		}
 		return nil, fmt.Errorf("invalid expvar JSON: %w", err)
 	}
-	raw, ok := vars["memstats"]
-	if !ok || string(raw) == "null" {
+	if vars.Memstats == nil {
+		var fields map[string]json.RawMessage
+		json.Unmarshal(body, &fields) // an object: the decoding above took it
 		for _, m := range metricDefs {
-			if _, ok := vars[m.name]; ok {
+			if _, ok := fields[m.name]; ok {
 				return nil, errGostatsNotExpvar
 			}
 		}
 		return nil, errNoMemstats
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, fmt.Errorf("invalid expvar JSON: memstats is not an object: %s", truncate(string(raw), 20))
-	}
 	values := make(map[string]float64, len(expvarFields))
 	for _, f := range expvarFields {
-		raw, ok := fields[f.field]
-		if !ok || string(raw) == "null" {
+		raw := f.raw(vars.Memstats)
+		if raw == nil || string(raw) == "null" {
 			continue
 		}
-		var v float64
-		if err := json.Unmarshal(raw, &v); err != nil {
+		v, ok := jsonNumber(raw)
+		if !ok {
 			return nil, fmt.Errorf("invalid expvar JSON: memstats.%s: %s is not a number", f.field, truncate(string(raw), 20))
 		}
 		values[f.key] = v
@@ -112,6 +138,16 @@ func parseExpvar(body []byte) (map[string]float64, error) {
 		return nil, errors.New("no runtime.MemStats fields in memstats")
 	}
 	return values, nil
+}
+
+// jsonNumber is the value of raw, one valid JSON value, when it is a number
+// a float64 holds.
+func jsonNumber(raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	return v, err == nil
 }
 
 // withGCRates returns values with gc.gc_per_second (collections per second)

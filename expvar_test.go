@@ -116,6 +116,11 @@ func TestExpvarTasks(t *testing.T) {
 	}) {
 		return
 	}
+	t.Run("third run, --graphs gc: the computed values still come", func(t *testing.T) {
+		time.Sleep(1100 * time.Millisecond)
+		m := run(t, append(slices.Clone(args), "--graphs", "gc")...)
+		assertKeys(t, m, keysFor(ports, []string{"gc.gc_num", "gc.gc_per_second", "gc.gc_pause_per_second"}))
+	})
 	t.Run("read without --format expvar", func(t *testing.T) {
 		r := runPlugin(t, nil, "--docker-host", dockerHost, "--label", "com.amazonaws.ecs.cluster="+own,
 			"--path", "/debug/vars", "--tempfile", filepath.Join(t.TempDir(), "state"))

@@ -76,9 +76,10 @@ var expvarFields = []struct {
 // Hidden counters: values parseExpvar returns that are never printed (no
 // metricDef has their key); report keeps them in the state like the other
 // counters, and withGCRates derives the two computed gc values from them.
+// They are in the gc graph, so --graphs keeps or drops them with it.
 const (
-	hiddenNumGC      = "_gc.num_gc"
-	hiddenPauseTotal = "_gc.pause_total_ns"
+	hiddenNumGC      = "gc._num_gc"
+	hiddenPauseTotal = "gc._pause_total_ns"
 )
 
 var (

@@ -31,8 +31,8 @@ var expvarJSONValues = map[string]float64{
 	"gc.gc_num":                     0,
 	"objects.heap_objects":          571,
 	"allocation.memory_total_alloc": 209896,
-	"_gc.num_gc":                    0,
-	"_gc.pause_total_ns":            0,
+	"gc._num_gc":                    0,
+	"gc._pause_total_ns":            0,
 }
 
 // expvarAppJSONValues is testdata/expvar_app.json, captured with
@@ -52,8 +52,8 @@ var expvarAppJSONValues = map[string]float64{
 	"gc.gc_num":                     3,
 	"objects.heap_objects":          616,
 	"allocation.memory_total_alloc": 262288,
-	"_gc.num_gc":                    3,
-	"_gc.pause_total_ns":            157793,
+	"gc._num_gc":                    3,
+	"gc._pause_total_ns":            157793,
 }
 
 func TestParseExpvar(t *testing.T) {
@@ -71,7 +71,7 @@ func TestParseExpvar(t *testing.T) {
 		{"application variables are ignored", app, expvarAppJSONValues, ""},
 		{"application variables are not even decoded", []byte(`{"huge": 1e400, "memory_sys": "app's own", "memstats": ` + memstats + `}`), expvarJSONValues, ""},
 		{"fields missing from memstats are left out", []byte(`{"memstats": {"Sys": 1048576, "NumGC": 2, "PauseNs": [1, 2]}}`),
-			map[string]float64{"memory.memory_sys": 1048576, "gc.gc_num": 2, "_gc.num_gc": 2}, ""},
+			map[string]float64{"memory.memory_sys": 1048576, "gc.gc_num": 2, "gc._num_gc": 2}, ""},
 		{"wrong type", []byte(`{"memstats": {"Alloc": 1, "Sys": "12278024"}}`), nil,
 			`invalid expvar JSON: memstats.Sys: "12278024" is not a number`},
 		{"negative is a number", []byte(`{"memstats": {"Sys": -1}}`), map[string]float64{"memory.memory_sys": -1}, ""},

@@ -13,6 +13,8 @@
 #   engine-ip the same tasks with --address container-ip (each task at its
 #            container address and private port, no docker-proxy hop), beside
 #            the same host-port floor.
+#   engine-expvar N tasks serving only Go's expvar, read with --format expvar
+#            (plugin only; the log line gives one body of each kind).
 #   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
 #            serving the real stats handler on N loopback ports) behind
 #            bench/dockerapi (internal/standin's Docker Engine API stand-in,
@@ -148,6 +150,25 @@ rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
 # docker-proxy hop. Its floor column is still the host-port floor.
 log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
 rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
+# The same number of tasks serving only Go's expvar (/debug/vars), read with --format expvar: plugin
+# only (the floor reads /stats). Bodies: one task's answer of each kind.
+port=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
+stats_bytes=$(curl -s "http://127.0.0.1:$port/stats" | wc -c)
+scripts/ecs-task.sh rm --cluster "$cluster"
+for _ in $(seq 1 "$REAL_N"); do
+	scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family api --container-name api --mode expvar >/dev/null
+done
+for _ in $(seq 1 60); do
+	[ "$("$PLUGIN" --list --format expvar -l "com.amazonaws.ecs.cluster=$cluster" 2>/dev/null | grep -c ' ok ')" -ge "$REAL_N" ] && break
+	sleep 0.5
+done
+port=$("$PLUGIN" --list --format expvar -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
+log "engine-expvar: $REAL_N tasks, $RUNS runs of the plugin; one task's body: /stats $stats_bytes bytes, /debug/vars $(curl -s "http://127.0.0.1:$port/debug/vars" | wc -c) bytes"
+"$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster" >/dev/null
+for _ in $(seq 1 "$RUNS"); do
+	sleep 1.1
+	measure engine-expvar plugin "$REAL_N" "$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster"
+done
 scripts/ecs-task.sh rm --cluster "$cluster"
 
 # --- standin: fleet + Docker API stand-in ---
@@ -188,7 +209,7 @@ echo "CPU = user+sys incl. waited-for children; RSS = largest single process; li
 echo "fails = runs with a non-zero exit. Lines per target: plugin 17, loop 15, floor every numeric field (23)."
 echo "Load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "x/floor: plugin (or loop) over floor; loop/x: how many times less than the loop."
-printf '%-9s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
+printf '%-13s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
 	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor loop/wall loop/cpu
 for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
@@ -208,7 +229,7 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 			xf = (p != "floor" && fw != "") ? sprintf("%.2f", w / fw) : "-"
 			lw2 = (p != "loop" && lw != "") ? sprintf("%.1f", lw / w) : "-"
 			lc2 = (p != "loop" && lc != "") ? sprintf("%.1f", lc / c) : "-"
-			printf "%-9s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
+			printf "%-13s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
 		}'
 	done
 done

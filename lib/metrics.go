@@ -151,3 +151,16 @@ func parseGraphs(list string) (map[string]bool, error) {
 	}
 	return graphs, nil
 }
+
+// keepGraphs drops from values ("<graph>.<metric>") the graphs not in
+// graphs (--graphs); nil keeps all.
+func keepGraphs(values map[string]float64, graphs map[string]bool) {
+	if graphs == nil {
+		return
+	}
+	for k := range values {
+		if graph, _, _ := strings.Cut(k, "."); !graphs[graph] {
+			delete(values, k)
+		}
+	}
+}

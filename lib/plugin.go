@@ -59,9 +59,10 @@ func Do(version string) int {
 	return Run(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
 }
 
-// Run parses args and does one run: discover, scrape, print. Metric lines
-// and graph definitions go to the process's stdout (the helper prints
-// them); --help, --version and --list go to stdout, warnings to stderr.
+// Run parses args and does one run: discover, key, scrape, print, save the
+// state. Metric lines, graph definitions (meta mode), --help, --version and
+// --list go to stdout; warnings and errors, one line each, to stderr. It
+// returns the exit code: 0, 1 when discovery failed, 2 for bad options.
 func Run(ctx context.Context, args []string, version string, stdout, stderr io.Writer) int {
 	return run(ctx, time.Now(), args, version, stdout, stderr)
 }
@@ -117,11 +118,7 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		if r.cause != nil {
 			fmt.Fprintf(stderr, "warning: %v\n", scrapeError(r.target, opts, r.cause))
 		}
-		for k := range r.values {
-			if opts.graphs != nil && !opts.graphs[strings.SplitN(k, ".", 2)[0]] {
-				delete(r.values, k)
-			}
-		}
+		keepGraphs(r.values, opts.graphs)
 	}
 
 	now := time.Now()

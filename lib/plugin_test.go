@@ -96,6 +96,19 @@ func TestParseOptions(t *testing.T) {
 			stderr: "mackerel-plugin-ecs-gostats: --path \"stats\": must start with /\n"},
 		{name: "stray argument", args: []string{"8080"}, code: 2, done: true,
 			stderr: "mackerel-plugin-ecs-gostats: unexpected argument \"8080\"\n"},
+		{name: "--network without container-ip", args: []string{"--network", "bridge"}, code: 2, done: true,
+			stderr: "mackerel-plugin-ecs-gostats: --network \"bridge\": only with --address container-ip\n"},
+		{name: "bad address", args: []string{"--address", "task-ip"}, code: 2, done: true,
+			stderr: "mackerel-plugin-ecs-gostats: Invalid value `task-ip' for option `--address'. Allowed values are: host-port or container-ip\n"},
+		{name: "key with a dot", args: []string{"--key", "{family}.{slot}"}, code: 2, done: true,
+			stderr: "mackerel-plugin-ecs-gostats: --key \"{family}.{slot}\": '.' would split the metric key; use '-' or '_'\n"},
+		{name: "stable keys", args: []string{"--key", "{family}-{slot}", "--graphs", "memory,gc", "--address", "container-ip", "--network", "ecs"},
+			validate: func(t *testing.T, o options) {
+				if o.keyTemplate != "{family}-{slot}" || len(o.graphs) != 2 || !o.graphs["memory"] || !o.graphs["gc"] ||
+					o.Address != "container-ip" || o.Network != "ecs" {
+					t.Errorf("parsed: %+v", o)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -97,7 +97,8 @@ func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Targe
 	return f.targets, f.warnings, err
 }
 
-// find is Targets, as what a source found.
+// find is Targets, with the containers of awsvpc tasks set apart (see
+// splitAWSVPC): their addresses are asked of the ECS agent.
 func (d Discovery) find(ctx context.Context, lister containerLister) (found, error) {
 	args := filters.NewArgs(filters.Arg("status", "running"))
 	for _, n := range d.Names {
@@ -110,8 +111,9 @@ func (d Discovery) find(ctx context.Context, lister containerLister) (found, err
 	if err != nil {
 		return found{}, err
 	}
+	containers, awsvpc := splitAWSVPC(containers)
 	targets, warnings := d.targetsFrom(containers)
-	return found{targets: targets, warnings: warnings}, nil
+	return found{targets: targets, awsvpc: awsvpc, warnings: warnings}, nil
 }
 
 // targetsFrom turns a /containers/json answer into targets: one per

@@ -13,11 +13,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // The ECS sources: the task metadata endpoint (--source task-metadata), for
 // a plugin run beside a task's containers, such as by mackerel-container-agent
-// on Fargate.
+// on Fargate; and the ECS agent's introspection API, which knows the addresses
+// of the awsvpc tasks on an EC2 container instance.
 
 // Where targets are found (--source).
 const (
@@ -289,4 +292,128 @@ func matchLabels(filters []string, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// pauseContainerName is the com.amazonaws.ecs.container-name of the pause
+// container the ECS agent starts for each awsvpc task to hold its network
+// namespace. It is never a target.
+const pauseContainerName = "~internal~ecs~pause"
+
+// splitAWSVPC sets apart the containers of awsvpc tasks in a /containers/json
+// answer: ECS containers in the network namespace of another (NetworkMode
+// container:<pause id>), which Docker shows with no address and no ports.
+// Pause containers are left out of both.
+func splitAWSVPC(containers []container.Summary) (others, awsvpc []container.Summary) {
+	for _, c := range containers {
+		switch {
+		case c.Labels[labelContainerName] == pauseContainerName:
+		case c.Labels[labelTaskARN] != "" && strings.HasPrefix(c.HostConfig.NetworkMode, "container:"):
+			awsvpc = append(awsvpc, c)
+		default:
+			others = append(others, c)
+		}
+	}
+	return others, awsvpc
+}
+
+// agentTasks is the part of the ECS agent's GET /v1/tasks answer the plugin
+// reads. A task stays listed, STOPPED, until the agent cleans it up.
+type agentTasks struct {
+	Tasks []struct {
+		Arn         string
+		KnownStatus string
+		Family      string
+		Version     string
+		Containers  []struct {
+			DockerId   string
+			DockerName string
+			Name       string
+			Ports      []ecsPort    // in awsvpc, HostPort repeats ContainerPort
+			Networks   []ecsNetwork // awsvpc tasks only: the task's ENI
+		}
+	}
+}
+
+// ECSAgent gives awsvpc task containers their addresses, from the ECS
+// agent's introspection API.
+type ECSAgent struct {
+	URL           string // http://127.0.0.1:51678 on an ECS container instance
+	ContainerPort uint16 // 0: every TCP port the agent lists for a container
+}
+
+// TasksURL is the URL asked: every task the agent knows.
+func (a ECSAgent) TasksURL() string {
+	return strings.TrimSuffix(a.URL, "/") + "/v1/tasks"
+}
+
+// Targets asks the agent once for its tasks and makes a target of each of
+// containers (the awsvpc task containers Docker listed, see splitAWSVPC),
+// matched by DockerId, at its task's first IPv4 address and each TCP port
+// the agent lists for it (--container-port: that one only; the containers of
+// a task share one address, so a port a container does not list is another
+// container's). Containers of a task the agent does not know as
+// RUNNING (starting, or stopped) are left out. It returns warnings, never an
+// error: an agent that cannot be asked costs the awsvpc tasks, one warning
+// naming the URL, not the run.
+func (a ECSAgent) Targets(ctx context.Context, hc httpDoer, timeout time.Duration, containers []container.Summary) ([]Target, []string) {
+	var names []string
+	for _, c := range containers {
+		names = append(names, containerName(c))
+	}
+	var tasks agentTasks
+	if err := getJSON(ctx, hc, a.TasksURL(), &tasks); err != nil {
+		cause, refused := httpCause(err, timeout)
+		switch {
+		case refused:
+			cause += ": is the ECS agent running with its introspection API? from inside a container, set --ecs-agent-url to an address of the host"
+		case strings.HasPrefix(cause, "no answer"):
+			cause += ": the ECS agent is hung or overloaded"
+		default:
+			cause += ": is --ecs-agent-url the ECS agent's introspection API?"
+		}
+		return nil, []string{fmt.Sprintf("%d awsvpc task containers skipped (%s): cannot list the ECS agent's tasks at %s: %s",
+			len(containers), abbreviate(names, 3), a.TasksURL(), cause)}
+	}
+
+	type known struct {
+		running bool
+		addr    string // the task's first IPv4 address
+		ports   []ecsPort
+	}
+	byID := map[string]known{}
+	for _, task := range tasks.Tasks {
+		var addr string
+		for _, c := range task.Containers {
+			for _, n := range c.Networks {
+				if addr == "" && n.NetworkMode == "awsvpc" && len(n.IPv4Addresses) > 0 {
+					addr = n.IPv4Addresses[0]
+				}
+			}
+		}
+		for _, c := range task.Containers {
+			byID[c.DockerId] = known{running: task.KnownStatus == "RUNNING", addr: addr, ports: c.Ports}
+		}
+	}
+
+	var targets []Target
+	var warnings []string
+	for _, c := range containers {
+		k, listed := byID[c.ID]
+		switch {
+		case !listed:
+			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: the ECS agent at %s does not list it", containerName(c), shortID(c.ID), a.TasksURL()))
+			continue
+		case !k.running:
+			continue
+		case k.addr == "":
+			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: the ECS agent at %s lists no awsvpc address for its task", containerName(c), shortID(c.ID), a.TasksURL()))
+			continue
+		}
+		for _, p := range (TaskMetadata{ContainerPort: a.ContainerPort}).ports(k.ports) {
+			t := newTarget(c, p.ContainerPort, 0)
+			t.Host, t.Port, t.AWSVPC = k.addr, p.ContainerPort, true
+			targets = append(targets, t)
+		}
+	}
+	return targets, warnings
 }

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,7 +105,14 @@ func Run(ctx context.Context, args []string, version string, stdout, stderr io.W
 	sc := newScraper(hc, opts)
 	targets := found.targets
 	wait := sc.start(ctx, scrapeable(opts.keyTemplate, targets))
-	// AWSVPC
+	if len(found.awsvpc) > 0 {
+		agent := ECSAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort}
+		more, agentWarnings := agent.Targets(ctx, hc, opts.Timeout, found.awsvpc)
+		warnings = append(warnings, agentWarnings...)
+		targets = append(slices.Clip(targets), more...)
+		first, rest := wait, sc.start(ctx, scrapeable(opts.keyTemplate, more))
+		wait = func() []result { return append(first(), rest()...) }
+	}
 	scraped := wait()
 
 	keyedTargets, keyWarnings, slots := assignKeys(opts.keyTemplate, targets, last)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
+	"gopkg.in/yaml.v3"
 )
 
 // inTask runs the lab image's program in a container in the network namespace
@@ -50,9 +52,57 @@ func (l *ecsLab) inTask(netns string, env []string, program string, args ...stri
 	return r
 }
 
-// fargateCommand is the plugin command of the mackerel-container-agent
-// example, run from where the lab image has the plugin.
-var fargateCommand = []string{"/mackerel-plugin-ecs-gostats", "--source", "task-metadata"}
+// containerAgentPlugins decodes examples/mackerel-container-agent.yml as
+// mackerel-container-agent reads its configuration, failing on any key it
+// does not know, and returns its metric plugins.
+func containerAgentPlugins(t *testing.T) map[string]containerAgentPlugin {
+	t.Helper()
+	b, err := os.ReadFile("examples/mackerel-container-agent.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Apibase           string                                     `yaml:"apibase"`
+		Apikey            string                                     `yaml:"apikey"`
+		Root              string                                     `yaml:"root"`
+		Roles             []string                                   `yaml:"roles"`
+		IgnoreContainer   string                                     `yaml:"ignoreContainer"`
+		ReadinessProbe    map[string]any                             `yaml:"readinessProbe"`
+		HostStatusOnStart string                                     `yaml:"hostStatusOnStart"`
+		Plugin            map[string]map[string]containerAgentPlugin `yaml:"plugin"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&conf); err != nil {
+		t.Fatalf("examples/mackerel-container-agent.yml: %v", err)
+	}
+	for kind := range conf.Plugin {
+		if kind != "metrics" && kind != "checks" {
+			t.Fatalf("examples/mackerel-container-agent.yml: plugin kind %q", kind)
+		}
+	}
+	return conf.Plugin["metrics"]
+}
+
+// containerAgentPlugin is a plugin block of mackerel-container-agent.
+type containerAgentPlugin struct {
+	Command        []string          `yaml:"command"`
+	User           string            `yaml:"user"`
+	TimeoutSeconds int               `yaml:"timeoutSeconds"`
+	Env            map[string]string `yaml:"env"`
+	Memo           string            `yaml:"memo"`
+}
+
+// containerAgentCommand is the command of the example's plugin block, with
+// the plugin's path replaced by path.
+func containerAgentCommand(t *testing.T, path string) []string {
+	t.Helper()
+	p, ok := containerAgentPlugins(t)["ecs-gostats"]
+	if !ok || len(p.Command) == 0 {
+		t.Fatal("examples/mackerel-container-agent.yml has no plugin: metrics: ecs-gostats: command")
+	}
+	return append([]string{path}, p.Command[1:]...)
+}
 
 // TestFargateTask: one task of two app containers serving stats on 8080 and
 // 9090 in one network namespace, as on Fargate. The built binary, run in that
@@ -88,9 +138,11 @@ func TestFargateTask(t *testing.T) {
 	}
 	defer md.Close()
 	env := []string{"ECS_CONTAINER_METADATA_URI_V4=" + md.URL}
+	// The command of examples/mackerel-container-agent.yml, where the lab image has the plugin.
+	command := containerAgentCommand(t, "/mackerel-plugin-ecs-gostats")
 
 	t.Run("the plugin in the task", func(t *testing.T) {
-		r := l.inTask(pause, env, fargateCommand[0][1:], fargateCommand[1:]...)
+		r := l.inTask(pause, env, command[0][1:], command[1:]...)
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
@@ -113,7 +165,7 @@ func TestFargateTask(t *testing.T) {
 			}
 			t.Skip("MACKEREL_AGENT_BIN is not set; run `make test`, which builds mackerel-agent")
 		}
-		command, _ := json.Marshal(fargateCommand)
+		commandJSON, _ := json.Marshal(command)
 		conf := fmt.Sprintf(`apikey = "dummy"
 apibase = "http://127.0.0.1:9"
 pidfile = "/tmp/mackerel-agent.pid"
@@ -122,7 +174,7 @@ cloud_platform = "none"
 
 [plugin.metrics.ecs-gostats]
 command = %s
-`, command)
+`, commandJSON)
 		confFile := filepath.Join(t.TempDir(), "mackerel-agent.conf")
 		if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -170,7 +222,7 @@ command = %s
 		// The graph definitions the agent posts are the plugin's meta output
 		// under custom.: each value falls in one, whose wildcard stands for
 		// the container.
-		meta := l.inTask(pause, append(env, "MACKEREL_AGENT_PLUGIN_META=1"), fargateCommand[0][1:], fargateCommand[1:]...)
+		meta := l.inTask(pause, append(env, "MACKEREL_AGENT_PLUGIN_META=1"), command[0][1:], command[1:]...)
 		_, body, _ := strings.Cut(meta.stdout, "\n")
 		var defs struct {
 			Graphs map[string]struct {
@@ -191,4 +243,159 @@ command = %s
 			t.Logf("mackerel-agent stderr:\n%s", stderr.String())
 		}
 	})
+}
+
+// TestContainerAgentExamples: the mackerel-container-agent configuration, the
+// image that carries it and the plugin, and the Fargate task definition that
+// runs that image as a sidecar agree with each other and with the plugin: the
+// built binary, given the example's arguments beside a stand-in for the task
+// metadata endpoint serving the recorded answer of a task of that
+// definition, finds every app container under its name.
+func TestContainerAgentExamples(t *testing.T) {
+	plugins := containerAgentPlugins(t)
+	p, ok := plugins["ecs-gostats"]
+	if len(plugins) != 1 || !ok {
+		t.Fatalf("want exactly one metrics plugin, ecs-gostats: %v", plugins)
+	}
+	const installed = "/usr/local/bin/mackerel-plugin-ecs-gostats"
+	if len(p.Command) == 0 || p.Command[0] != installed {
+		t.Fatalf("command %q, want it to run %s", p.Command, installed)
+	}
+	// The plugin's --timeout (default 5s) stays well below the agent's timeoutSeconds (default 30).
+	pluginTimeout := 5 * time.Second
+	if i := slices.Index(p.Command, "--timeout"); i > 0 && i+1 < len(p.Command) {
+		d, err := time.ParseDuration(p.Command[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pluginTimeout = d
+	}
+	agentTimeout := 30 * time.Second
+	if p.TimeoutSeconds > 0 {
+		agentTimeout = time.Duration(p.TimeoutSeconds) * time.Second
+	}
+	if 2*pluginTimeout > agentTimeout {
+		t.Errorf("plugin --timeout %s is not well below timeoutSeconds %s", pluginTimeout, agentTimeout)
+	}
+
+	// The image: the plugin where the configuration runs it, the configuration where the task definition points.
+	df, err := os.ReadFile("examples/Dockerfile.mackerel-container-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile("VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const confPath = "/etc/mackerel-container-agent/ecs-gostats.yml"
+	v := strings.TrimSpace(string(version))
+	for _, want := range []string{
+		"-t mackerel-container-agent-ecs-gostats:" + v + " .\n",
+		"ARG PLUGIN_VERSION=" + v + "\n",
+		"/releases/download/v${PLUGIN_VERSION}/mackerel-plugin-ecs-gostats_linux_${TARGETARCH}.zip",
+		"\nFROM mackerel/mackerel-container-agent:",
+		"COPY --from=plugin /plugin/mackerel-plugin-ecs-gostats " + installed + "\n",
+		"COPY mackerel-container-agent.yml " + confPath + "\n",
+	} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("examples/Dockerfile.mackerel-container-agent lacks %q", want)
+		}
+	}
+
+	b, err := os.ReadFile("examples/ecs-fargate-task-definition.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type keyValue struct {
+		Name      string `json:"name"`
+		Value     string `json:"value"`
+		ValueFrom string `json:"valueFrom"`
+	}
+	var td struct {
+		Family                  string   `json:"family"`
+		NetworkMode             string   `json:"networkMode"`
+		RequiresCompatibilities []string `json:"requiresCompatibilities"`
+		CPU                     string   `json:"cpu"`
+		Memory                  string   `json:"memory"`
+		ContainerDefinitions    []struct {
+			Name              string     `json:"name"`
+			Image             string     `json:"image"`
+			Essential         bool       `json:"essential"`
+			MemoryReservation int        `json:"memoryReservation"`
+			Environment       []keyValue `json:"environment"`
+			Secrets           []keyValue `json:"secrets"`
+			PortMappings      []struct {
+				ContainerPort int    `json:"containerPort"`
+				Protocol      string `json:"protocol"`
+			} `json:"portMappings"`
+		} `json:"containerDefinitions"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&td); err != nil {
+		t.Fatalf("examples/ecs-fargate-task-definition.json: %v", err)
+	}
+	if td.NetworkMode != "awsvpc" || !slices.Equal(td.RequiresCompatibilities, []string{"FARGATE"}) {
+		t.Errorf("networkMode %q, requiresCompatibilities %q: want awsvpc and FARGATE", td.NetworkMode, td.RequiresCompatibilities)
+	}
+	apps := map[string]string{} // app container -> where the plugin must find it
+	var agent bool
+	for _, c := range td.ContainerDefinitions {
+		if c.Name != "mackerel-container-agent" {
+			for _, pm := range c.PortMappings {
+				if pm.Protocol == "tcp" {
+					apps[c.Name] = fmt.Sprintf("127.0.0.1:%d", pm.ContainerPort)
+				}
+			}
+			continue
+		}
+		agent = true
+		if !strings.HasSuffix(c.Image, "/mackerel-container-agent-ecs-gostats:"+v) || c.Essential {
+			t.Errorf("agent container: image %q (want the image of the Dockerfile), essential %v (want false: the app outlives the agent)", c.Image, c.Essential)
+		}
+		env := map[string]string{}
+		for _, e := range c.Environment {
+			env[e.Name] = e.Value
+		}
+		if env["MACKEREL_CONTAINER_PLATFORM"] != "ecs" || env["MACKEREL_AGENT_CONFIG"] != confPath {
+			t.Errorf("agent environment %v: want MACKEREL_CONTAINER_PLATFORM=ecs and MACKEREL_AGENT_CONFIG=%s", env, confPath)
+		}
+		if !slices.ContainsFunc(c.Secrets, func(s keyValue) bool { return s.Name == "MACKEREL_APIKEY" && s.ValueFrom != "" }) {
+			t.Error("agent container: no MACKEREL_APIKEY secret")
+		}
+	}
+	if !agent || len(apps) == 0 {
+		t.Fatalf("want the agent container and app containers with TCP ports: %+v", td.ContainerDefinitions)
+	}
+
+	// The plugin, with the example's arguments, in a task of this definition:
+	// testdata/ecs/task-metadata-v4-fargate.json is a task of family shop.
+	answer, err := os.ReadFile("testdata/ecs/task-metadata-v4-fargate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(answer, []byte(`"Family": "`+td.Family+`"`)) {
+		t.Fatalf("the recorded answer is not of family %s", td.Family)
+	}
+	md, err := standin.NewTaskMetadata("127.0.0.1:0", answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	r := runPlugin(t, []string{"ECS_CONTAINER_METADATA_URI_V4=" + md.URL},
+		append(p.Command[1:], "--list", "--timeout", "1s", "--tempfile", filepath.Join(t.TempDir(), "state"))...)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("the plugin with the example's arguments: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && f[0] == f[4] { // name ... key: the key is the container's name
+			got[f[0]] = f[3]
+		} else {
+			t.Errorf("--list line %q: want the key to be the container's name", line)
+		}
+	}
+	if !maps.Equal(got, apps) {
+		t.Errorf("the plugin finds %v, want every app container of the task definition, %v", got, apps)
+	}
 }

@@ -8,16 +8,19 @@ package main
 // the end. The shared tasks (healthy, broken) are only read by the tests.
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,17 +192,78 @@ func ecsTask(args ...string) (string, error) {
 // bridge mode (scripts/ecs-task.sh run); publish is docker's -p argument for
 // container port 8080.
 func startTask(cluster, family, mode, publish string) (task, error) {
-	out, err := ecsTask("run", "--image", image, "--cluster", cluster, "--family", family,
-		"--mode", mode, "--publish", publish)
+	tk, err := runTask(cluster, family, "--mode", mode, "--publish", publish)
+	if err == nil && tk.port == "" {
+		err = fmt.Errorf("task %s publishes no host port", tk.name)
+	}
+	return tk, err
+}
+
+// runTask starts a task container of family in cluster with
+// scripts/ecs-task.sh run and its further arguments (see the script), e.g.
+// "--publish", "none", "--", "--network", "container:<id>".
+func runTask(cluster, family string, args ...string) (task, error) {
+	out, err := ecsTask(append([]string{"run", "--image", image, "--cluster", cluster, "--family", family}, args...)...)
 	if err != nil {
 		return task{}, err
 	}
-	// <container id> <name> <host port of 8080/tcp on its IPv4 binding>
+	// <container id> <name> <host port of 8080/tcp on its IPv4 binding, or ->
 	f := strings.Fields(out)
-	if len(f) != 3 || len(f[0]) != 64 || f[2] == "-" {
+	if len(f) != 3 || len(f[0]) != 64 {
 		return task{}, fmt.Errorf("scripts/ecs-task.sh run printed %q, want <id> <name> <port>", out)
 	}
-	return task{id: f[0], name: f[1], port: f[2], family: family, mode: mode}, nil
+	tk := task{id: f[0], name: f[1], port: strings.TrimPrefix(f[2], "-"), family: family, mode: "ok"}
+	for i, a := range args {
+		if a == "--mode" && i+1 < len(args) {
+			tk.mode = args[i+1]
+		}
+	}
+	return tk, nil
+}
+
+// mustRunTask is runTask that fails the test on an error.
+func mustRunTask(t *testing.T, cluster, family string, args ...string) task {
+	t.Helper()
+	tk, err := runTask(cluster, family, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// ownNetwork creates a Docker network of the test's own (where an awsvpc
+// task's ENI would be) and returns its name and its gateway, the host's
+// address on it. It is removed, after cluster's containers, when the test
+// ends.
+func ownNetwork(t *testing.T, cluster string) (name, gateway string) {
+	t.Helper()
+	name = cluster + "-net"
+	if out, err := docker(context.Background(), "network", "create", "--label", "com.amazonaws.ecs.cluster="+cluster, name); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if _, err := ecsTask("rm", "--cluster", cluster); err != nil {
+			t.Error(err)
+		}
+		if out, err := docker(context.Background(), "network", "rm", name); err != nil {
+			t.Errorf("%v: %s", err, out)
+		}
+	})
+	out, err := docker(context.Background(), "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", name)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return name, strings.TrimSpace(out)
+}
+
+// containerAddress is a container's IPv4 address on network.
+func containerAddress(t *testing.T, id, network string) string {
+	t.Helper()
+	out, err := docker(context.Background(), "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", network), id)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return strings.TrimSpace(out)
 }
 
 // healthyOf is the shared healthy tasks of a family.
@@ -233,7 +297,14 @@ func waitAnswers(tk task) error {
 	if tk.mode == "ok" {
 		path = "/stats"
 	}
-	url := "http://127.0.0.1:" + tk.port + path
+	if err := waitURL("http://127.0.0.1:" + tk.port + path); err != nil {
+		return fmt.Errorf("task %s does not answer: %v", tk.name, err)
+	}
+	return nil
+}
+
+// waitURL waits until url answers 200, for at most 30 s.
+func waitURL(url string) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -247,10 +318,46 @@ func waitAnswers(tk task) error {
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("task %s does not answer at %s: %v", tk.name, url, err)
+			return fmt.Errorf("%s: %v", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// pluginImage imports the built plugin, and mackerel-agent when
+// MACKEREL_AGENT_BIN is set, as an image whose entrypoint is the plugin (an
+// agent image with the plugin added, as the examples build), with an empty
+// /tmp. It is removed when the test ends.
+func pluginImage(t *testing.T) string {
+	t.Helper()
+	files := map[string]string{"mackerel-plugin-ecs-gostats": pluginBin}
+	if agent := os.Getenv("MACKEREL_AGENT_BIN"); agent != "" {
+		files["mackerel-agent"] = agent
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777})
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		b, err := os.ReadFile(files[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o755, Size: int64(len(b))})
+		tw.Write(b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tarball := filepath.Join(t.TempDir(), "plugin.tar")
+	if err := os.WriteFile(tarball, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("ecs-gostats-plugin:itest-%s-%d", runID, time.Now().UnixNano())
+	if out, err := docker(context.Background(), "import", "-c", `ENTRYPOINT ["/mackerel-plugin-ecs-gostats"]`, tarball, tag); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { docker(context.Background(), "rmi", tag) })
+	return tag
 }
 
 // cleanup removes this run's shared tasks and its image.

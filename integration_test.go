@@ -509,7 +509,14 @@ command = %s
 		}
 	})
 
-	// stdout is one JSON document: {"host": {...}, "metrics": {"Values": [{"Values": {key: {"Value": v}}}]}}
+	return agentCustomValues(t, stdout.Bytes())
+}
+
+// agentCustomValues are the custom.* values in what `mackerel-agent once`
+// printed: one JSON document, {"host": {...}, "metrics": {"Values":
+// [{"Values": {key: {"Value": v}}}]}}.
+func agentCustomValues(t *testing.T, stdout []byte) map[string]float64 {
+	t.Helper()
 	var out struct {
 		Metrics struct {
 			Values []struct {
@@ -517,8 +524,8 @@ command = %s
 			}
 		} `json:"metrics"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("mackerel-agent output: %v\n%s", err, stdout.String())
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("mackerel-agent output: %v\n%s", err, stdout)
 	}
 	custom := map[string]float64{}
 	for _, vs := range out.Metrics.Values {

@@ -4,12 +4,10 @@ package main
 // Docker Engine, with the built binary.
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -257,30 +255,6 @@ func TestContainerIP(t *testing.T) {
 			t.Errorf("keys %v, want %v; output:\n%s", got, wantKeys, out)
 		}
 	})
-}
-
-// pluginImage imports the built plugin as an image whose entrypoint it is,
-// as a mackerel-agent image with the plugin added would run it.
-func pluginImage(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	b, err := os.ReadFile(pluginBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "mackerel-plugin-ecs-gostats"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tarball := filepath.Join(dir, "plugin.tar")
-	if out, err := exec.Command("tar", "-C", dir, "-cf", tarball, "mackerel-plugin-ecs-gostats").CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	tag := "ecs-gostats-plugin:itest-" + runID
-	if out, err := docker(t.Context(), "import", "-c", `ENTRYPOINT ["/mackerel-plugin-ecs-gostats"]`, tarball, tag); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	t.Cleanup(func() { docker(context.Background(), "rmi", tag) })
-	return tag
 }
 
 // TestMackerelAgentOnceStableKeys: mackerel-agent with

@@ -50,6 +50,7 @@ type Target struct {
 	Port          uint16 // port used to reach it: HostPort or PrivatePort
 	HostPort      uint16 // published host port, 0 when not published
 	PrivatePort   uint16
+	AWSVPC        bool // of an awsvpc task: reached at the task's own address, no host port
 }
 
 // ShortID is the 12-character container id docker ps shows.
@@ -92,6 +93,13 @@ type Discovery struct {
 // host port (see targetsFrom), and a warning for each port skipped because
 // another container already publishes it.
 func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Target, []string, error) {
+	f, err := d.find(ctx, lister)
+	return f.targets, f.warnings, err
+}
+
+// find is Targets, with the containers of awsvpc tasks set apart (see
+// splitAWSVPC): their addresses are asked of the ECS agent.
+func (d Discovery) find(ctx context.Context, lister containerLister) (found, error) {
 	args := filters.NewArgs(filters.Arg("status", "running"))
 	for _, n := range d.Names {
 		args.Add("name", n)
@@ -101,10 +109,11 @@ func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Targe
 	}
 	containers, err := lister.ContainerList(ctx, container.ListOptions{Filters: args})
 	if err != nil {
-		return nil, nil, err
+		return found{}, err
 	}
+	containers, awsvpc := splitAWSVPC(containers)
 	targets, warnings := d.targetsFrom(containers)
-	return targets, warnings, nil
+	return found{targets: targets, awsvpc: awsvpc, warnings: warnings}, nil
 }
 
 // targetsFrom turns a /containers/json answer into targets: one per
@@ -266,24 +275,24 @@ const apiVersion = "1.41"
 // Discover lists the targets at the Docker daemon at host (unix:// or
 // tcp://); every call is bounded by timeout and ctx. The error is one line
 // naming host and the likely fix.
-func (d Discovery) Discover(ctx context.Context, host string, timeout time.Duration) ([]Target, []string, error) {
-	targets, warnings, err := d.discoverWith(ctx, host, timeout, client.WithVersion(apiVersion))
+func (d Discovery) Discover(ctx context.Context, host string, timeout time.Duration) (found, error) {
+	f, err := d.discoverWith(ctx, host, timeout, client.WithVersion(apiVersion))
 	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
-		targets, warnings, err = d.discoverWith(ctx, host, timeout, client.WithAPIVersionNegotiation())
+		f, err = d.discoverWith(ctx, host, timeout, client.WithAPIVersionNegotiation())
 	}
 	if err != nil {
-		return nil, nil, explainDockerError(host, err)
+		return found{}, explainDockerError(host, err)
 	}
-	return targets, warnings, nil
+	return f, nil
 }
 
-func (d Discovery) discoverWith(ctx context.Context, host string, timeout time.Duration, version client.Opt) ([]Target, []string, error) {
+func (d Discovery) discoverWith(ctx context.Context, host string, timeout time.Duration, version client.Opt) (found, error) {
 	dc, err := client.NewClientWithOpts(client.WithHost(host), client.WithTimeout(timeout), version)
 	if err != nil {
-		return nil, nil, err
+		return found{}, err
 	}
 	defer dc.Close()
-	return d.Targets(ctx, dc)
+	return d.find(ctx, dc)
 }
 
 // explainDockerError turns a failed daemon call into one line naming the

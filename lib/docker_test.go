@@ -331,7 +331,7 @@ func TestDaemonFaults(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 			defer cancel()
 			start := time.Now()
-			_, _, err := discover(ctx, opts)
+			_, err := discover(ctx, newHTTPClient(opts.Timeout), opts)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("err = %v\nwant %s", err, tt.want)
 			}

@@ -29,7 +29,7 @@ var healthMetricDefs = []struct{ graph, name, label string }{
 	{"targets", "ok", "OK"},           // scraped and parsed
 	{"targets", "failed", "Failed"},   // found but not ok: refused, timed out, bad status or body, not scraped (deadline, or skipped for its key)
 	{"run", "seconds", "Wall Time"},   // the whole run, discovery included
-	{"discovery", "errors", "Errors"}, // discovery calls that failed (the Docker daemon's)
+	{"discovery", "errors", "Errors"}, // discovery calls that failed: the Docker daemon's or the task metadata endpoint's, the ECS agent's
 }
 
 // healthLines are the health metrics of one run: found targets, of which

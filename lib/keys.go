@@ -14,6 +14,10 @@ import (
 // defaultKey names a target by its published host port, as the shell loop did.
 const defaultKey = "{port}"
 
+// defaultTaskMetadataKey names a target of --source task-metadata by its
+// container in the task definition: the task is the host.
+const defaultTaskMetadataKey = "{container}"
+
 // placeholders are what a --key template may use, with what a target needs
 // to have a value for each (why is "" when every target has one).
 var placeholders = []struct {
@@ -129,13 +133,21 @@ type keyed struct {
 func assignKeys(tmpl keyTemplate, targets []Target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
 	bases := make([]string, len(targets))
 	ok := make([]bool, len(targets))
+	var portless []string // awsvpc targets skipped for {port}: one warning for all
 	for i, t := range targets {
 		base, err := tmpl.render(t)
-		if err != nil {
+		switch {
+		case err != nil && t.AWSVPC && t.HostPort == 0 && tmpl.uses("port"):
+			portless = append(portless, t.ContainerName)
+		case err != nil:
 			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: %v; use a --key without it, or filter the container out", t.ContainerName, t.ShortID(), t.PrivatePort, err))
-			continue
+		default:
+			bases[i], ok[i] = base, true
 		}
-		bases[i], ok[i] = base, true
+	}
+	if len(portless) > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d awsvpc task targets skipped (%s): --key %q uses {port}, but awsvpc tasks publish no host port; use --key '{family}-{slot}'",
+			len(portless), abbreviate(slices.Compact(portless), 3), string(tmpl)))
 	}
 
 	keys := slices.Clone(bases)
@@ -235,4 +247,12 @@ func older(a, b Target) bool {
 		return a.ContainerID < b.ContainerID
 	}
 	return a.PrivatePort < b.PrivatePort
+}
+
+// abbreviate lists the first n of names, and how many more there are.
+func abbreviate(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }

@@ -15,12 +15,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/jessevdk/go-flags"
 	"github.com/mackerelio/golib/pluginutil"
 )
@@ -28,25 +30,28 @@ import (
 const pluginName = "mackerel-plugin-ecs-gostats"
 
 type options struct {
-	DockerHost    string        `short:"H" long:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" value-name:"ADDR" description:"Docker daemon address (unix:// or tcp://)"`
-	Names         []string      `short:"n" long:"name" value-name:"NAME" description:"only containers whose name matches, as docker ps --filter name= (repeatable)"`
-	Labels        []string      `short:"l" long:"label" value-name:"KEY[=VALUE]" description:"only containers with this label, as docker ps --filter label= (repeatable)"`
-	ContainerPort uint16        `short:"P" long:"container-port" value-name:"N" description:"the container port to scrape (default: every published TCP port; with --address container-ip, every TCP port the container lists)"`
-	Host          string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
-	Scheme        string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
-	Format        string        `long:"format" default:"gostats" choice:"gostats" choice:"expvar" description:"what the endpoint serves: golang-stats-api-handler's JSON (gostats) or Go's expvar (expvar)"`
-	Path          string        `short:"p" long:"path" value-name:"PATH" description:"path of the stats endpoint (default: /stats, or /debug/vars with --format expvar)"`
-	Timeout       time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: the Docker API call and every scrape (targets are scraped in parallel)"`
-	Concurrency   int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
-	Address       string        `long:"address" default:"host-port" choice:"host-port" choice:"container-ip" description:"how targets are reached: the published host port, or the container's own address and private port (needs no published port; works from inside a container with the Docker socket mounted)"`
-	Network       string        `long:"network" value-name:"NAME" description:"with --address container-ip: the Docker network whose address is used (default: the first, by name, that gives the container an IPv4 address)"`
-	Prefix        string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
-	Key           string        `long:"key" default:"{port}" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys"`
-	Graphs        string        `long:"graphs" value-name:"LIST" description:"graphs to send, comma-separated, of runtime, memory, operation, heap, gc, objects, allocation (default: all)"`
-	NoHealth      bool          `long:"no-health" description:"do not print the run's own metrics (PREFIX_scrape.*: targets found, ok and failed, run time, discovery errors)"`
-	Tempfile      string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
-	List          bool          `long:"list" description:"print one line per discovered target and whether it answered, then exit"`
-	Version       bool          `short:"v" long:"version" description:"print the version and exit"`
+	Source          string        `long:"source" default:"docker" choice:"docker" choice:"task-metadata" description:"where targets are found: the Docker daemon's containers (on an ECS container instance), or the containers of the task the plugin runs in, from the ECS task metadata endpoint (beside mackerel-container-agent, on Fargate or EC2)"`
+	DockerHost      string        `short:"H" long:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" value-name:"ADDR" description:"Docker daemon address (unix:// or tcp://)"`
+	ECSAgentURL     string        `long:"ecs-agent-url" default:"http://127.0.0.1:51678" value-name:"URL" description:"the ECS agent's introspection API, asked (once a run) for the addresses of awsvpc tasks when Docker lists any"`
+	TaskMetadataURL string        `long:"task-metadata-url" env:"ECS_CONTAINER_METADATA_URI_V4" default-mask:"-" value-name:"URL" description:"with --source task-metadata: the task metadata endpoint (v4) of the task"`
+	Names           []string      `short:"n" long:"name" value-name:"NAME" description:"only containers whose name matches, as docker ps --filter name= (repeatable)"`
+	Labels          []string      `short:"l" long:"label" value-name:"KEY[=VALUE]" description:"only containers with this label, as docker ps --filter label= (repeatable)"`
+	ContainerPort   uint16        `short:"P" long:"container-port" value-name:"N" description:"the container port to scrape (default: every published TCP port; with --address container-ip, awsvpc tasks and --source task-metadata, every TCP port the container lists)"`
+	Host            string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
+	Scheme          string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
+	Format          string        `long:"format" default:"gostats" choice:"gostats" choice:"expvar" description:"what the endpoint serves: golang-stats-api-handler's JSON (gostats) or Go's expvar (expvar)"`
+	Path            string        `short:"p" long:"path" value-name:"PATH" description:"path of the stats endpoint (default: /stats, or /debug/vars with --format expvar)"`
+	Timeout         time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: finding the targets and every scrape (targets are scraped in parallel)"`
+	Concurrency     int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
+	Address         string        `long:"address" default:"host-port" choice:"host-port" choice:"container-ip" description:"how targets are reached: the published host port, or the container's own address and private port (needs no published port; works from inside a container with the Docker socket mounted); awsvpc tasks are reached at their task's address either way"`
+	Network         string        `long:"network" value-name:"NAME" description:"with --address container-ip: the Docker network whose address is used (default: the first, by name, that gives the container an IPv4 address)"`
+	Prefix          string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
+	Key             string        `long:"key" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys (default: {port} with --source docker, {container} with --source task-metadata)"`
+	Graphs          string        `long:"graphs" value-name:"LIST" description:"graphs to send, comma-separated, of runtime, memory, operation, heap, gc, objects, allocation (default: all)"`
+	NoHealth        bool          `long:"no-health" description:"do not print the run's own metrics (PREFIX_scrape.*: targets found, ok and failed, run time, discovery errors)"`
+	Tempfile        string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
+	List            bool          `long:"list" description:"print one line per discovered target and whether it answered, then exit"`
+	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
 	keyTemplate keyTemplate     // parsed Key
 	graphs      map[string]bool // parsed Graphs; nil: all
@@ -87,7 +92,8 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	targets, warnings, err := discover(ctx, opts)
+	hc := newHTTPClient(opts.Timeout)
+	found, err := discover(ctx, hc, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		if !opts.List && !opts.NoHealth { // mackerel-agent posts them whatever the exit status
@@ -101,15 +107,36 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		tempfile = defaultTempfile(args)
 	}
 	last, err := loadState(tempfile)
+	warnings := found.warnings
 	if err != nil {
 		warnings = append(warnings, err.Error())
 	}
+
+	discoveryErrors := 0
+	// The targets found are scraped while the ECS agent, if asked, gives the
+	// awsvpc tasks' addresses; those are scraped as soon as it answers.
+	sc := newScraper(hc, opts)
+	targets := found.targets
+	wait := sc.start(ctx, scrapeable(opts.keyTemplate, targets))
+	if len(found.awsvpc) > 0 {
+		agent := ECSAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort}
+		more, agentWarnings, err := agent.Targets(ctx, hc, opts.Timeout, found.awsvpc)
+		warnings = append(warnings, agentWarnings...)
+		if err != nil {
+			warnings = append(warnings, err.Error())
+			discoveryErrors++
+		}
+		targets = append(slices.Clip(targets), more...)
+		first, rest := wait, sc.start(ctx, scrapeable(opts.keyTemplate, more))
+		wait = func() []result { return append(first(), rest()...) }
+	}
+	scraped := wait()
+
 	keyedTargets, keyWarnings, slots := assignKeys(opts.keyTemplate, targets, last)
 	for _, w := range append(warnings, keyWarnings...) {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
-
-	results := scrapeAll(ctx, newHTTPClient(opts.Timeout), keyedTargets, opts)
+	results := withKeys(scraped, keyedTargets)
 	if opts.List {
 		printList(stdout, results)
 		return 0
@@ -125,7 +152,7 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	lines, next := report(opts.Prefix, results, last, now)
 	next.Slots = slots
 	if !opts.NoHealth {
-		lines = append(lines, healthLines(opts.Prefix, len(targets), results, 0, now.Sub(start), now)...)
+		lines = append(lines, healthLines(opts.Prefix, len(targets), results, discoveryErrors, now.Sub(start), now)...)
 	}
 	if err := printValues(stdout, lines); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
@@ -160,6 +187,16 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	if !p.FindOptionByLongName("path").IsSet() {
 		opts.Path = defaultPath(opts.Format)
 	}
+	if !p.FindOptionByLongName("key").IsSet() {
+		opts.Key = defaultKey
+		if opts.Source == sourceTaskMetadata {
+			opts.Key = defaultTaskMetadataKey
+		}
+	}
+	onlyWith := func(name, source string) bool {
+		o := p.FindOptionByLongName(name)
+		return o.IsSet() && !o.IsSetDefault() && opts.Source != source
+	}
 	switch {
 	case len(rest) > 0:
 		err = fmt.Errorf("unexpected argument %q", rest[0])
@@ -174,6 +211,17 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	case opts.Network != "" && opts.Address != addressContainerIP:
 		err = fmt.Errorf("--network %q: only with --address container-ip", opts.Network)
 	}
+	for _, name := range []string{"docker-host", "ecs-agent-url", "address", "host"} {
+		if err == nil && onlyWith(name, sourceDocker) {
+			err = fmt.Errorf("--%s: only with --source docker", name)
+		}
+	}
+	if err == nil && onlyWith("task-metadata-url", sourceTaskMetadata) {
+		err = fmt.Errorf("--task-metadata-url: only with --source task-metadata")
+	}
+	if err == nil && opts.Source == sourceTaskMetadata {
+		_, err = compileNames(opts.Names)
+	}
 	if err == nil {
 		opts.keyTemplate, err = parseKeyTemplate(opts.Key)
 	}
@@ -187,10 +235,56 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	return opts, 0, false
 }
 
-func discover(ctx context.Context, opts options) ([]Target, []string, error) {
+// found is what a source found: targets, warnings, and the containers of
+// awsvpc tasks, whose addresses only the ECS agent knows.
+type found struct {
+	targets  []Target
+	awsvpc   []container.Summary
+	warnings []string
+}
+
+func discover(ctx context.Context, hc httpDoer, opts options) (found, error) {
+	if opts.Source == sourceTaskMetadata {
+		if opts.TaskMetadataURL == "" {
+			return found{}, fmt.Errorf("--source task-metadata: %s is not set and no --task-metadata-url is given; run the plugin in an ECS task (Fargate platform 1.4.0 or later, ECS agent 1.39.0 or later on EC2), such as from mackerel-container-agent", envTaskMetadata)
+		}
+		s := TaskMetadata{URL: opts.TaskMetadataURL, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort}
+		targets, warnings, err := s.Targets(ctx, hc, opts.Timeout)
+		return found{targets: targets, warnings: warnings}, err
+	}
 	d := Discovery{Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort, Host: opts.Host,
 		Address: opts.Address, Network: opts.Network}
 	return d.Discover(ctx, opts.DockerHost, opts.Timeout)
+}
+
+// scrapeable are the targets whose key renders (the others are skipped, with
+// a warning, when keys are assigned), with no key yet.
+func scrapeable(tmpl keyTemplate, targets []Target) []keyed {
+	var out []keyed
+	for _, t := range targets {
+		if _, err := tmpl.render(t); err == nil {
+			out = append(out, keyed{Target: t})
+		}
+	}
+	return out
+}
+
+// withKeys are the results of the keyed targets, in their order, with their
+// keys.
+func withKeys(scraped []result, keyedTargets []keyed) []result {
+	index := make(map[string]int, len(scraped))
+	for i, r := range scraped {
+		index[r.target.identity()+" "+r.target.Addr()] = i
+	}
+	results := make([]result, 0, len(keyedTargets))
+	for _, k := range keyedTargets {
+		if i, ok := index[k.identity()+" "+k.Addr()]; ok {
+			r := scraped[i]
+			r.key = k.key
+			results = append(results, r)
+		}
+	}
+	return results
 }
 
 // result is one target's scrape: its values, or why there are none.
@@ -202,33 +296,52 @@ type result struct {
 	latency time.Duration
 }
 
-// scrapeAll scrapes every target, at most opts.Concurrency at once, and
-// returns the results in target order. A target still waiting for a slot
-// when ctx ends is reported as not scraped.
-func scrapeAll(ctx context.Context, hc *http.Client, targets []keyed, opts options) []result {
+// scraper scrapes targets, at most opts.Concurrency at once over all the
+// batches it is given.
+type scraper struct {
+	hc   *http.Client
+	opts options
+	sem  chan struct{}
+}
+
+func newScraper(hc *http.Client, opts options) *scraper {
+	return &scraper{hc: hc, opts: opts, sem: make(chan struct{}, opts.Concurrency)}
+}
+
+// start starts scraping targets and returns a function that waits for the
+// results, in target order. A target still waiting for a slot when ctx ends
+// is reported as not scraped.
+func (s *scraper) start(ctx context.Context, targets []keyed) (wait func() []result) {
 	results := make([]result, len(targets))
-	sem := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
+			case s.sem <- struct{}{}:
+				defer func() { <-s.sem }()
 			case <-ctx.Done():
 			}
 			if expired(ctx) {
 				results[i] = result{target: t.Target, key: t.key,
-					cause: fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", opts.Concurrency)}
+					cause: fmt.Errorf("not scraped: %d others still in flight at the deadline (see --concurrency)", s.opts.Concurrency)}
 				return
 			}
-			results[i] = scrape(ctx, hc, t.Target, opts)
+			results[i] = scrape(ctx, s.hc, t.Target, s.opts)
 			results[i].key = t.key
 		}()
 	}
-	wg.Wait()
-	return results
+	return func() []result {
+		wg.Wait()
+		return results
+	}
+}
+
+// scrapeAll scrapes every target, at most opts.Concurrency at once, and
+// returns the results in target order.
+func scrapeAll(ctx context.Context, hc *http.Client, targets []keyed, opts options) []result {
+	return newScraper(hc, opts).start(ctx, targets)()
 }
 
 // expired tells whether ctx has ended, by its deadline on the clock too: a

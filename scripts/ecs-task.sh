@@ -4,18 +4,23 @@
 # (dockerenv_test.go), the demo and the bench. Run it from anywhere.
 #
 #   ecs-task.sh image TAG
-#       Builds testdata/statsapp (static) and imports it as image TAG
-#       (ENTRYPOINT /statsapp, EXPOSE 8080). Prints nothing.
+#       Builds testdata/statsapp and testdata/pause (static) and imports them
+#       as image TAG (ENTRYPOINT /statsapp, EXPOSE 8080; --entrypoint /pause
+#       runs the pause program, which only holds a network namespace, as the
+#       ECS agent's pause container of an awsvpc task does). Prints nothing.
 #
 #   ecs-task.sh run --image TAG --cluster C --family F [--revision N]
-#                   [--container-name NAME] [--mode MODE] [--publish SPEC]
-#                   [--env K=V]... [-- DOCKER_RUN_ARGS...]
+#                   [--container-name NAME] [--task-id ID] [--mode MODE]
+#                   [--publish SPEC] [--env K=V]... [-- DOCKER_RUN_ARGS...]
 #       docker run -d of the image as task container NAME (default app) of
 #       revision N (default 1) of task definition family F in cluster C: named
-#       ecs-F-N-NAME-<20 hex>, with the labels the ECS agent sets
+#       ecs-F-N-NAME-<20 hex> (NAME without the characters Docker refuses in
+#       names, as the ECS agent names ~internal~ecs~pause "internalecspause"),
+#       with the labels the ECS agent sets
 #       (com.amazonaws.ecs.cluster, .task-definition-family,
 #       .task-definition-version, .container-name, .task-arn =
-#       arn:aws:ecs:ap-northeast-1:123456789012:task/C/<32 hex>).
+#       arn:aws:ecs:ap-northeast-1:123456789012:task/C/ID; ID defaults to 32
+#       random hex digits: give the containers of one task the same ID).
 #       MODE is the app's STATSAPP_MODE: ok (default), badjson, hang, error,
 #       redirect, big, expvar, expvar-app (see testdata/statsapp). SPEC is docker run's -p for container port 8080
 #       (default 8080: a dynamic host port, as hostPort 0 in a task
@@ -51,12 +56,13 @@ cmd_image() {
 	dir=$(mktemp -d)
 	trap 'rm -rf "$dir"' EXIT
 	(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$dir/statsapp" ./testdata/statsapp)
-	tar -C "$dir" -cf "$dir/app.tar" statsapp
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$dir/pause" ./testdata/pause)
+	tar -C "$dir" -cf "$dir/app.tar" statsapp pause
 	docker import -c 'ENTRYPOINT ["/statsapp"]' -c 'EXPOSE 8080' "$dir/app.tar" "$tag" >/dev/null
 }
 
 cmd_run() {
-	local image='' cluster='' family='' revision=1 cname=app mode=ok publish=8080
+	local image='' cluster='' family='' revision=1 cname=app mode=ok publish=8080 task=
 	local env=() extra=()
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -65,6 +71,7 @@ cmd_run() {
 		--family) need "$1" "${2:-}"; family=$2; shift 2 ;;
 		--revision) need "$1" "${2:-}"; revision=$2; shift 2 ;;
 		--container-name) need "$1" "${2:-}"; cname=$2; shift 2 ;;
+		--task-id) need "$1" "${2:-}"; task=$2; shift 2 ;;
 		--mode) need "$1" "${2:-}"; mode=$2; shift 2 ;;
 		--publish) need "$1" "${2:-}"; publish=$2; shift 2 ;;
 		--env) need "$1" "${2:-}"; env+=(-e "$2"); shift 2 ;;
@@ -74,9 +81,9 @@ cmd_run() {
 	done
 	[ -n "$image" ] && [ -n "$cluster" ] && [ -n "$family" ] || usage
 
-	local task name out id
-	task=$(hex 16)
-	name=ecs-$family-$revision-$cname-$(hex 10)
+	local name out id
+	[ -n "$task" ] || task=$(hex 16)
+	name=ecs-$family-$revision-${cname//[^a-zA-Z0-9_.-]/}-$(hex 10)
 	local args=(run -d --name "$name"
 		-e "STATSAPP_MODE=$mode" ${env[@]+"${env[@]}"}
 		-l "com.amazonaws.ecs.cluster=$cluster"

@@ -95,21 +95,7 @@ func TestParseExpvar(t *testing.T) {
 		{"empty body", []byte{}, nil, "invalid expvar JSON: unexpected end of JSON input"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseExpvar(tt.body)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("err = %v, want %s", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got  %v\nwant %v", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { assertParse(t, parseExpvar, tt.body, tt.want, tt.wantErr) })
 	}
 }
 

@@ -108,21 +108,25 @@ func TestParseStats(t *testing.T) {
 		{"empty body", []byte{}, nil, "invalid stats JSON: unexpected end of JSON input"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStats(tt.body)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("err = %v, want %s", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got  %v\nwant %v", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { assertParse(t, parseStats, tt.body, tt.want, tt.wantErr) })
+	}
+}
+
+// assertParse checks what parse makes of body: want, or the error wantErr.
+func assertParse(t *testing.T, parse func([]byte) (map[string]float64, error), body []byte, want map[string]float64, wantErr string) {
+	t.Helper()
+	got, err := parse(body)
+	if wantErr != "" {
+		if err == nil || err.Error() != wantErr {
+			t.Fatalf("err = %v, want %s", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
 	}
 }
 

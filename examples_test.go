@@ -86,24 +86,30 @@ func TestAgentConfExamples(t *testing.T) {
 			if out, err := exec.Command(pluginBin, append(p.Command[1:], "--version")...).CombinedOutput(); err != nil {
 				t.Errorf("the plugin refuses the example's arguments: %v: %s", err, out)
 			}
-			// The plugin's --timeout (default 5s) must stay well below the agent's timeout_seconds
-			// (default 30): at most half of it.
-			pluginTimeout := 5 * time.Second
-			if i := slices.Index(p.Command, "--timeout"); i > 0 && i+1 < len(p.Command) {
-				d, err := time.ParseDuration(p.Command[i+1])
-				if err != nil {
-					t.Fatal(err)
-				}
-				pluginTimeout = d
-			}
-			agentTimeout := 30 * time.Second
-			if p.TimeoutSeconds > 0 {
-				agentTimeout = time.Duration(p.TimeoutSeconds) * time.Second
-			}
-			if 2*pluginTimeout > agentTimeout {
-				t.Errorf("plugin --timeout %s is not well below timeout_seconds %s", pluginTimeout, agentTimeout)
-			}
+			assertTimeoutsFit(t, p.Command, p.TimeoutSeconds)
 		})
+	}
+}
+
+// assertTimeoutsFit checks that the plugin's --timeout in command (default 5s) stays well below the
+// agent's plugin timeout in seconds (mackerel-agent's timeout_seconds, mackerel-container-agent's
+// timeoutSeconds; default 30 in both): at most half of it.
+func assertTimeoutsFit(t *testing.T, command []string, agentSeconds int64) {
+	t.Helper()
+	pluginTimeout := 5 * time.Second
+	if i := slices.Index(command, "--timeout"); i > 0 && i+1 < len(command) {
+		d, err := time.ParseDuration(command[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pluginTimeout = d
+	}
+	agentTimeout := 30 * time.Second
+	if agentSeconds > 0 {
+		agentTimeout = time.Duration(agentSeconds) * time.Second
+	}
+	if 2*pluginTimeout > agentTimeout {
+		t.Errorf("plugin --timeout %s is not well below the agent's plugin timeout %s", pluginTimeout, agentTimeout)
 	}
 }
 

@@ -86,7 +86,10 @@ func testMain(m *testing.M) int {
 
 	code := m.Run()
 	if cluster != "" {
-		cleanup()
+		if err := cleanup(); err != nil {
+			fmt.Fprintln(os.Stderr, "cleanup:", err)
+			code = 1
+		}
 	}
 	return code
 }
@@ -356,13 +359,49 @@ func pluginImage(t *testing.T) string {
 	if out, err := docker(context.Background(), "import", "-c", `ENTRYPOINT ["/mackerel-plugin-ecs-gostats"]`, tarball, tag); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { docker(context.Background(), "rmi", tag) })
+	t.Cleanup(func() {
+		// after the containers made from it, whichever cleanup removes them
+		ids, err := docker(context.Background(), "ps", "-aq", "--filter", "ancestor="+tag)
+		if f := strings.Fields(ids); err == nil && len(f) > 0 {
+			docker(context.Background(), append([]string{"rm", "-f"}, f...)...)
+		}
+		if out, err := docker(context.Background(), "rmi", tag); err != nil {
+			t.Errorf("%v: %s", err, out)
+		}
+	})
 	return tag
 }
 
-// cleanup removes this run's shared tasks and its image.
-func cleanup() {
+// cleanup removes this run's shared tasks and its image, and fails when
+// anything else of this run is left on the daemon.
+func cleanup() error {
 	if _, err := ecsTask("rm", "--cluster", cluster, "--image", image); err != nil {
-		fmt.Fprintln(os.Stderr, "cleanup:", err)
+		return err
 	}
+	// Whatever a test left behind (its own clusters are named after this
+	// run's, its images tagged with the run id) fails the run.
+	ctx := context.Background()
+	labels, err := docker(ctx, "ps", "-a", "--format", `{{.Label "com.amazonaws.ecs.cluster"}}`)
+	if err != nil {
+		return err
+	}
+	images, err := docker(ctx, "images", "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return err
+	}
+	var left []string
+	for _, l := range strings.Fields(labels) {
+		if strings.HasPrefix(l, cluster) {
+			left = append(left, "a container of cluster "+l)
+		}
+	}
+	for _, i := range strings.Fields(images) {
+		if strings.Contains(i, runID) {
+			left = append(left, "image "+i)
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("tests left behind %s", strings.Join(left, ", "))
+	}
+	return nil
 }

@@ -389,7 +389,16 @@ func cleanup() error {
 	if err != nil {
 		return err
 	}
+	networks, err := docker(ctx, "network", "ls", "--format", "{{.Name}}")
+	if err != nil {
+		return err
+	}
 	var left []string
+	for _, n := range strings.Fields(networks) {
+		if strings.HasPrefix(n, cluster) {
+			left = append(left, "network "+n)
+		}
+	}
 	for _, l := range strings.Fields(labels) {
 		if strings.HasPrefix(l, cluster) {
 			left = append(left, "a container of cluster "+l)

@@ -21,21 +21,28 @@ func FuzzParseStats(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		values, err := parseStats(body)
-		if err != nil {
-			if values != nil {
-				t.Errorf("values %v with error %v", values, err)
-			}
-			return
-		}
-		if len(values) == 0 {
-			t.Error("no values and no error")
-		}
-		for k := range values {
-			if !known[k] {
-				t.Errorf("unknown key %q", k)
-			}
-		}
+		checkParsed(t, values, err, func(k string) bool { return known[k] })
 	})
+}
+
+// checkParsed is what any parse of any body must give: values or an error,
+// not both, not neither, and only keys known says it may.
+func checkParsed(t *testing.T, values map[string]float64, err error, known func(key string) bool) {
+	t.Helper()
+	if err != nil {
+		if values != nil {
+			t.Errorf("values %v with error %v", values, err)
+		}
+		return
+	}
+	if len(values) == 0 {
+		t.Error("no values and no error")
+	}
+	for k := range values {
+		if !known(k) {
+			t.Errorf("unexpected key %q", k)
+		}
+	}
 }
 
 // FuzzTargetsFrom: any /containers/json answer gives targets with distinct,

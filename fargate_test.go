@@ -11,11 +11,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,21 +35,12 @@ func inTask(t *testing.T, image, cluster, netns string, env []string, entrypoint
 	for _, e := range env {
 		run = append(run, "-e", e)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", append(append(run, image), args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.ExitCode() < 125: // 125 and up: docker's own failures
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("docker %s: %v\n%s", strings.Join(run, " "), err, stderr.String())
+	r, err := runProcess(60*time.Second, append(os.Environ(), "DOCKER_HOST="+dockerHost), "docker", append(append(run, image), args...)...)
+	if err == nil && r.code >= 125 { // 125 and up: docker's own failures
+		err = fmt.Errorf("exit status %d", r.code)
+	}
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(run, " "), err, r.stderr)
 	}
 	return r
 }
@@ -202,20 +191,18 @@ command = %s
 		if out, err := docker(context.Background(), "cp", confFile, id+":/tmp/mackerel-agent.conf"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "docker", "start", "-a", id)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, stderr.String())
+		agentRun, err := runProcess(60*time.Second, append(os.Environ(), "DOCKER_HOST="+dockerHost), "docker", "start", "-a", id)
+		if err == nil && agentRun.code != 0 {
+			err = fmt.Errorf("exit status %d", agentRun.code)
 		}
-		if strings.Contains(stderr.String(), "Failed to fetch meta information") {
-			t.Errorf("mackerel-agent could not read the plugin's graph definitions:\n%s", stderr.String())
+		if err != nil {
+			t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, agentRun.stderr)
+		}
+		if strings.Contains(agentRun.stderr, "Failed to fetch meta information") {
+			t.Errorf("mackerel-agent could not read the plugin's graph definitions:\n%s", agentRun.stderr)
 		}
 
-		custom := agentCustomValues(t, stdout.Bytes())
+		custom := agentCustomValues(t, []byte(agentRun.stdout))
 		var want []string
 		for _, k := range keysFor([]string{"api", "web"}, gaugeMetrics) {
 			want = append(want, "custom."+k)
@@ -251,7 +238,7 @@ command = %s
 			t.Errorf("no custom.gostats_scrape.targets.ok in %v", slices.Sorted(maps.Keys(custom)))
 		}
 		if t.Failed() {
-			t.Logf("mackerel-agent stderr:\n%s", stderr.String())
+			t.Logf("mackerel-agent stderr:\n%s", agentRun.stderr)
 		}
 	})
 }

@@ -53,27 +53,34 @@ type result struct {
 // runPlugin runs the built plugin with args and extra environment entries.
 func runPlugin(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pluginBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	default:
+	r, err := runProcess(30*time.Second, append(os.Environ(), env...), pluginBin, args...)
+	if err != nil {
 		t.Fatalf("running %s: %v", pluginBin, err)
 	}
 	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 		t.Errorf("stderr shows a crash:\n%s", r.stderr)
 	}
 	return r
+}
+
+// runProcess runs name with args and env, for at most timeout, and returns
+// its output, wall time and exit code; the error is for a process that could
+// not be run or did not exit by itself.
+func runProcess(timeout time.Duration, env []string, name string, args ...string) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.Exited() {
+		r.code, err = exit.ExitCode(), nil
+	}
+	return r, err
 }
 
 // clusterArgs are the options of a plugin run over this run's tasks.
@@ -478,38 +485,34 @@ command = %s
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
+	var r result
 	for attempt := 1; ; attempt++ {
 		os.Remove(filepath.Join(dir, "state"))
-		cmd := exec.CommandContext(ctx, agent, "once", "-conf", confFile)
-		stdout.Reset()
-		stderr.Reset()
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		start := time.Now()
-		err := cmd.Run()
+		var err error
+		r, err = runProcess(60*time.Second, os.Environ(), agent, "once", "-conf", confFile)
+		if err == nil && r.code != 0 {
+			err = fmt.Errorf("exit status %d", r.code)
+		}
 		// The agent lists the host's network interfaces first, with one netlink
 		// dump, which the kernel interrupts when interfaces come or go meanwhile:
 		// containers started or removed on this machine by anyone.
-		if err != nil && attempt < 3 && strings.Contains(stderr.String(), "failed to collect interfaces: results may be incomplete or inconsistent") {
+		if err != nil && attempt < 3 && strings.Contains(r.stderr, "failed to collect interfaces: results may be incomplete or inconsistent") {
 			t.Logf("mackerel-agent once, attempt %d: interfaces changed while it listed them; again", attempt)
 			time.Sleep(500 * time.Millisecond)
 			continue
 		}
 		if err != nil {
-			t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, stderr.String())
+			t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, r.stderr)
 		}
-		t.Logf("mackerel-agent once took %v", time.Since(start))
+		t.Logf("mackerel-agent once took %v", r.elapsed)
 		break
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("mackerel-agent stderr:\n%s", stderr.String())
+			t.Logf("mackerel-agent stderr:\n%s", r.stderr)
 		}
 	})
-
-	return agentCustomValues(t, stdout.Bytes())
+	return agentCustomValues(t, []byte(r.stdout))
 }
 
 // agentCustomValues are the custom.* values in what `mackerel-agent once`

@@ -19,13 +19,10 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// Labels the ECS agent puts on every container it starts.
-const (
-	labelFamily        = "com.amazonaws.ecs.task-definition-family"
-	labelRevision      = "com.amazonaws.ecs.task-definition-version"
-	labelContainerName = "com.amazonaws.ecs.container-name"
-	labelTaskARN       = "com.amazonaws.ecs.task-arn"
-)
+// The Docker source (--source docker): the running containers of this
+// container instance, with one Docker Engine API call. The containers of
+// awsvpc tasks have no address in Docker: their addresses are asked of the
+// ECS agent (ecsagent.go).
 
 // How targets are reached (--address).
 const (
@@ -36,70 +33,72 @@ const (
 // defaultDockerHost is where the ECS-optimized AMIs' dockerd listens.
 const defaultDockerHost = "unix:///var/run/docker.sock"
 
-// Target is one TCP port of a running container: one stats endpoint to
-// scrape. It carries what keys and warnings need.
-type Target struct {
-	ContainerID   string
-	ContainerName string // the Docker container name
-	Created       int64  // container creation, unix seconds
-	Family        string // com.amazonaws.ecs.task-definition-family, "" outside ECS
-	Revision      string // com.amazonaws.ecs.task-definition-version
-	ECSContainer  string // com.amazonaws.ecs.container-name
-	TaskID        string // last part of com.amazonaws.ecs.task-arn
-	Host          string // address used to reach the port
-	Port          uint16 // port used to reach it: HostPort or PrivatePort
-	HostPort      uint16 // published host port, 0 when not published
-	PrivatePort   uint16
-	AWSVPC        bool // of an awsvpc task: reached at the task's own address, no host port
-}
+// pauseContainerName is the com.amazonaws.ecs.container-name of the pause
+// container the ECS agent starts for each awsvpc task to hold its network
+// namespace. It is never a target.
+const pauseContainerName = "~internal~ecs~pause"
 
-// ShortID is the 12-character container id docker ps shows.
-func (t Target) ShortID() string { return shortID(t.ContainerID) }
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-// Addr is host:port, with brackets for IPv6.
-func (t Target) Addr() string {
-	return net.JoinHostPort(t.Host, fmt.Sprint(t.Port))
-}
-
-// URL is the stats endpoint of the target.
-func (t Target) URL(scheme, path string) string {
-	return scheme + "://" + t.Addr() + path
-}
-
-// containerLister is the one Docker Engine call discovery needs.
+// containerLister is the one Docker Engine call the source needs.
 type containerLister interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 }
 
-// Discovery selects the containers and ports to scrape.
-type Discovery struct {
-	Names         []string // docker ps --filter name=
-	Labels        []string // docker ps --filter label=
-	ContainerPort uint16   // 0: every published TCP port (every listed one with container-ip)
-	Host          string   // "": the binding's HostIP when specific, else loopback (see hostFor)
-	Address       string   // addressHostPort ("" too) or addressContainerIP
-	Network       string   // container-ip: the network whose address is used ("": the first by name)
+// dockerSource selects the containers and ports to scrape.
+type dockerSource struct {
+	Host          string        // the daemon's address, unix:// or tcp://
+	Names         []string      // docker ps --filter name=
+	Labels        []string      // docker ps --filter label=
+	ContainerPort uint16        // 0: every published TCP port (every listed one with container-ip)
+	HostAddr      string        // --host; "": the binding's HostIP when specific, else loopback (see hostFor)
+	Address       string        // addressHostPort ("" too) or addressContainerIP
+	Network       string        // container-ip: the network whose address is used ("": the first by name)
+	Timeout       time.Duration // bounds each daemon call
+	agent         ecsAgent      // asked for the awsvpc tasks' addresses
 }
 
-// Targets lists the running containers matching d with one ContainerList
-// call (filters are applied by the daemon) and returns the targets sorted by
-// host port (see targetsFrom), and a warning for each port skipped because
-// another container already publishes it.
-func (d Discovery) Targets(ctx context.Context, lister containerLister) ([]Target, []string, error) {
-	f, err := d.find(ctx, lister)
-	return f.targets, f.warnings, err
+// apiVersion is the Engine API version asked for first: dockerd 20.10 and
+// later serve it, and naming it spares a version negotiation round trip on
+// every run. A daemon that refuses it (Docker 29 serves 1.44 and later only)
+// is asked again after negotiating.
+const apiVersion = "1.41"
+
+// discover lists the running containers matching the filters (applied by
+// the daemon) and makes their targets; the awsvpc tasks' containers get
+// theirs from the ECS agent, whose failure costs those only (a warning and
+// a discovery error). The error, when the daemon cannot be asked, is one
+// line naming its address and the likely fix.
+func (d dockerSource) discover(ctx context.Context) (found, error) {
+	containers, err := d.list(ctx, client.WithVersion(apiVersion))
+	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
+		containers, err = d.list(ctx, client.WithAPIVersionNegotiation())
+	}
+	if err != nil {
+		return found{}, explainDockerError(d.Host, err)
+	}
+	f := d.targetsFrom(containers)
+	if awsvpc := awsvpcContainers(containers); len(awsvpc) > 0 {
+		targets, passed, warnings, err := d.agent.targets(ctx, awsvpc)
+		f.targets = append(f.targets, targets...)
+		f.passed = append(f.passed, passed...)
+		f.warnings = append(f.warnings, warnings...)
+		if err != nil {
+			f.warnings = append(f.warnings, err.Error())
+			f.errors++
+		}
+	}
+	return f, nil
 }
 
-// find is Targets, with the containers of awsvpc tasks set apart (see
-// splitAWSVPC): their addresses are asked of the ECS agent.
-func (d Discovery) find(ctx context.Context, lister containerLister) (found, error) {
+func (d dockerSource) list(ctx context.Context, version client.Opt) ([]container.Summary, error) {
+	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
+	if err != nil {
+		return nil, err
+	}
+	defer dc.Close()
+	return d.listWith(ctx, dc)
+}
+
+func (d dockerSource) listWith(ctx context.Context, lister containerLister) ([]container.Summary, error) {
 	args := filters.NewArgs(filters.Arg("status", "running"))
 	for _, n := range d.Names {
 		args.Add("name", n)
@@ -107,83 +106,129 @@ func (d Discovery) find(ctx context.Context, lister containerLister) (found, err
 	for _, l := range d.Labels {
 		args.Add("label", l)
 	}
-	containers, err := lister.ContainerList(ctx, container.ListOptions{Filters: args})
-	if err != nil {
-		return found{}, err
-	}
-	containers, awsvpc := splitAWSVPC(containers)
-	targets, warnings := d.targetsFrom(containers)
-	return found{targets: targets, awsvpc: awsvpc, warnings: warnings}, nil
+	return lister.ContainerList(ctx, container.ListOptions{Filters: args})
 }
 
-// targetsFrom turns a /containers/json answer into targets: one per
-// published container TCP port, on its IPv4 binding when it has one (as the
-// shell loop's `docker ps | cut` took it), else on its IPv6 one. UDP and
-// unpublished ports are skipped. Metric keys name the host port, so a host
-// port another container already publishes (on another host IP) is skipped
-// with a warning.
-func (d Discovery) targetsFrom(containers []container.Summary) (targets []Target, warnings []string) {
-	if d.Address == addressContainerIP {
-		return d.containerIPTargets(containers)
+// isAWSVPC tells a container of an awsvpc task: an ECS container in the
+// network namespace of another (NetworkMode container:<pause id>), which
+// Docker shows with no address and no ports.
+func isAWSVPC(c container.Summary) bool {
+	return c.Labels[labelTaskARN] != "" && strings.HasPrefix(c.HostConfig.NetworkMode, "container:") && !isPause(c)
+}
+
+func isPause(c container.Summary) bool { return c.Labels[labelContainerName] == pauseContainerName }
+
+func awsvpcContainers(containers []container.Summary) []container.Summary {
+	var out []container.Summary
+	for _, c := range containers {
+		if isAWSVPC(c) {
+			out = append(out, c)
+		}
 	}
+	return out
+}
+
+// targetsFrom makes the targets of the containers Docker can give an
+// address (not awsvpc ones, nor pause containers): with --address host-port
+// one per published container TCP port, on its IPv4 binding when it has one
+// (as the shell loop's `docker ps | cut` took it), else on its IPv6 one,
+// sorted by host port; with --address container-ip see addContainerIPTargets,
+// in Docker's order. Metric keys name the host port, so a host port
+// another container already publishes (on another host IP) is skipped with a
+// warning.
+func (d dockerSource) targetsFrom(containers []container.Summary) found {
+	var f found
 	owner := map[uint16]string{}
 	for _, c := range containers {
 		name := containerName(c)
-		for _, p := range d.bindings(c.Ports) {
-			if first, ok := owner[p.PublicPort]; ok {
-				warnings = append(warnings, fmt.Sprintf("host port %d of container %s skipped: container %s publishes it too", p.PublicPort, name, first))
-				continue
-			}
-			owner[p.PublicPort] = name
-			t := newTarget(c, p.PrivatePort, p.PublicPort)
-			t.Host, t.Port = d.hostFor(p.IP), p.PublicPort
-			targets = append(targets, t)
-		}
-	}
-	sort.Slice(targets, func(i, j int) bool { return targets[i].HostPort < targets[j].HostPort })
-	return targets, warnings
-}
-
-// containerIPTargets reaches each container at its own address on its
-// network and its private ports: --container-port, else every TCP port it
-// lists. The published host port, when there is one, still names {port}.
-func (d Discovery) containerIPTargets(containers []container.Summary) (targets []Target, warnings []string) {
-	for _, c := range containers {
-		ip, why := d.containerAddress(c)
-		if ip == "" {
-			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: %s", containerName(c), shortID(c.ID), why))
+		switch {
+		case isPause(c):
+			f.passed = append(f.passed, passedOver{name, c.ID, "the pause container of an awsvpc task"})
+			continue
+		case isAWSVPC(c):
+			continue
+		case d.Address == addressContainerIP:
+			f.addContainerIPTargets(c, d)
 			continue
 		}
-		published := map[uint16]uint16{} // private port -> host port
-		for _, p := range (Discovery{}).bindings(c.Ports) {
-			published[p.PrivatePort] = p.PublicPort
+		published := publishedBindings(c.Ports, d.ContainerPort)
+		if len(published) == 0 {
+			f.passed = append(f.passed, passedOver{name, c.ID, d.noPortWhy()})
 		}
-		var ports []uint16
-		if d.ContainerPort != 0 {
-			ports = []uint16{d.ContainerPort}
-		} else {
-			seen := map[uint16]bool{}
-			for _, p := range c.Ports {
-				if p.Type == "tcp" && !seen[p.PrivatePort] {
-					seen[p.PrivatePort] = true
-					ports = append(ports, p.PrivatePort)
-				}
+		for _, b := range published {
+			if first, ok := owner[b.hostPort]; ok {
+				f.warnings = append(f.warnings, fmt.Sprintf("host port %d of container %s skipped: container %s publishes it too", b.hostPort, name, first))
+				continue
 			}
-			slices.Sort(ports)
-		}
-		for _, port := range ports {
-			t := newTarget(c, port, published[port])
-			t.Host, t.Port = ip, port
-			targets = append(targets, t)
+			owner[b.hostPort] = name
+			t := newTarget(c, b.containerPort, b.hostPort)
+			t.Host, t.Port = d.hostFor(b.hostIP), b.hostPort
+			f.targets = append(f.targets, t)
 		}
 	}
-	return targets, warnings
+	if d.Address != addressContainerIP {
+		sort.SliceStable(f.targets, func(i, j int) bool { return f.targets[i].HostPort < f.targets[j].HostPort })
+	}
+	return f
+}
+
+func (d dockerSource) noPortWhy() string {
+	if d.ContainerPort != 0 {
+		return fmt.Sprintf("does not publish container port %d (--container-port)", d.ContainerPort)
+	}
+	return "publishes no TCP port"
+}
+
+// addContainerIPTargets reaches c at its own address on its network and
+// its private ports: --container-port, else every TCP port it lists. The
+// published host port, when there is one, still names {port}.
+func (f *found) addContainerIPTargets(c container.Summary, d dockerSource) {
+	ip, why := d.containerAddress(c)
+	if ip == "" {
+		f.warnings = append(f.warnings, fmt.Sprintf("container %s %s skipped: %s", containerName(c), shortID(c.ID), why))
+		return
+	}
+	published := map[uint16]uint16{} // container port -> host port
+	for _, b := range publishedBindings(c.Ports, 0) {
+		published[b.containerPort] = b.hostPort
+	}
+	ports := []uint16{d.ContainerPort}
+	if d.ContainerPort == 0 {
+		ports = nil
+		for _, b := range pickBindings(dockerBindings(c.Ports), 0) {
+			ports = append(ports, b.containerPort)
+		}
+	}
+	if len(ports) == 0 {
+		f.passed = append(f.passed, passedOver{containerName(c), c.ID, "lists no TCP port"})
+	}
+	for _, port := range ports {
+		t := newTarget(c, port, published[port])
+		t.Host, t.Port = ip, port
+		f.targets = append(f.targets, t)
+	}
+}
+
+func dockerBindings(ports []container.Port) []binding {
+	bs := make([]binding, 0, len(ports))
+	for _, p := range ports {
+		bs = append(bs, binding{containerPort: p.PrivatePort, hostPort: p.PublicPort, hostIP: p.IP, tcp: p.Type == "tcp"})
+	}
+	return bs
+}
+
+// publishedBindings are the published TCP ports of a container, one binding
+// each (see pickBindings).
+func publishedBindings(ports []container.Port, containerPort uint16) []binding {
+	bs := dockerBindings(ports)
+	bs = slices.DeleteFunc(bs, func(b binding) bool { return b.hostPort == 0 })
+	return pickBindings(bs, containerPort)
 }
 
 // containerAddress is the container's IPv4 address on --network, else on
 // the first of its networks, by name, that gives it one; or why there is
 // none.
-func (d Discovery) containerAddress(c container.Summary) (ip, why string) {
+func (d dockerSource) containerAddress(c container.Summary) (ip, why string) {
 	var networks map[string]*network.EndpointSettings
 	if c.NetworkSettings != nil {
 		networks = c.NetworkSettings.Networks
@@ -202,53 +247,43 @@ func (d Discovery) containerAddress(c container.Summary) (ip, why string) {
 	return "", fmt.Sprintf("no IPv4 address on any network (network mode %s); --address container-ip needs one", c.HostConfig.NetworkMode)
 }
 
+// newTarget is a target of container c from its ECS labels.
 func newTarget(c container.Summary, privatePort, hostPort uint16) Target {
 	arn := c.Labels[labelTaskARN]
 	return Target{
 		ContainerID:   c.ID,
 		ContainerName: containerName(c),
 		Created:       c.Created,
+		Started:       c.Created,
 		Family:        c.Labels[labelFamily],
 		Revision:      c.Labels[labelRevision],
 		ECSContainer:  c.Labels[labelContainerName],
-		TaskID:        arn[strings.LastIndex(arn, "/")+1:],
+		TaskARN:       arn,
+		TaskID:        taskID(arn),
+		Cluster:       c.Labels[labelCluster],
+		LaunchType:    launchTypeEC2(arn),
+		Labels:        c.Labels,
 		HostPort:      hostPort,
 		PrivatePort:   privatePort,
 	}
 }
 
-// bindings picks one published binding per container TCP port, preferring
-// IPv4: dockerd publishes a port on 0.0.0.0 and on :: (usually, not always,
-// under the same host port number).
-func (d Discovery) bindings(ports []container.Port) []container.Port {
-	var picked []container.Port
-	index := map[uint16]int{}
-	for _, p := range ports {
-		if p.Type != "tcp" || p.PublicPort == 0 || (d.ContainerPort != 0 && p.PrivatePort != d.ContainerPort) {
-			continue
-		}
-		i, ok := index[p.PrivatePort]
-		if !ok {
-			index[p.PrivatePort] = len(picked)
-			picked = append(picked, p)
-		} else if isIPv6(picked[i].IP) && !isIPv6(p.IP) {
-			picked[i] = p
-		}
+// launchTypeEC2: a task found through a container instance's Docker runs on
+// EC2 (Fargate gives no access to its Docker).
+func launchTypeEC2(arn string) string {
+	if arn == "" {
+		return ""
 	}
-	return picked
-}
-
-func isIPv6(ip string) bool {
-	return strings.Contains(ip, ":")
+	return "EC2"
 }
 
 // hostFor is the address to reach a binding: --host, else the binding's
 // own address when specific, else loopback of the binding's family
 // (docker-proxy listens on :: for IPv6 only).
-func (d Discovery) hostFor(bindIP string) string {
+func (d dockerSource) hostFor(bindIP string) string {
 	switch {
-	case d.Host != "":
-		return d.Host
+	case d.HostAddr != "":
+		return d.HostAddr
 	case bindIP == "::":
 		return "::1"
 	}
@@ -264,35 +299,6 @@ func containerName(c container.Summary) string {
 		return strings.TrimPrefix(c.Names[0], "/")
 	}
 	return c.Labels[labelContainerName]
-}
-
-// apiVersion is the Engine API version asked for first: dockerd 20.10 and
-// later serve it, and naming it spares a version negotiation round trip on
-// every run. A daemon that refuses it (Docker 29 serves 1.44 and later only)
-// is asked again after negotiating.
-const apiVersion = "1.41"
-
-// Discover lists the targets at the Docker daemon at host (unix:// or
-// tcp://); every call is bounded by timeout and ctx. The error is one line
-// naming host and the likely fix.
-func (d Discovery) Discover(ctx context.Context, host string, timeout time.Duration) (found, error) {
-	f, err := d.discoverWith(ctx, host, timeout, client.WithVersion(apiVersion))
-	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
-		f, err = d.discoverWith(ctx, host, timeout, client.WithAPIVersionNegotiation())
-	}
-	if err != nil {
-		return found{}, explainDockerError(host, err)
-	}
-	return f, nil
-}
-
-func (d Discovery) discoverWith(ctx context.Context, host string, timeout time.Duration, version client.Opt) (found, error) {
-	dc, err := client.NewClientWithOpts(client.WithHost(host), client.WithTimeout(timeout), version)
-	if err != nil {
-		return found{}, err
-	}
-	defer dc.Close()
-	return d.find(ctx, dc)
 }
 
 // explainDockerError turns a failed daemon call into one line naming the
@@ -323,14 +329,4 @@ func socketMissing(host string) bool {
 	}
 	_, err := os.Stat(path)
 	return errors.Is(err, fs.ErrNotExist)
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// identity tells targets apart across runs: a container and its port. A
-// task replaced by another (even on the same host port) is another target.
-func (t Target) identity() string {
-	return fmt.Sprintf("%s:%d", t.ContainerID, t.PrivatePort)
 }

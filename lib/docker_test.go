@@ -58,18 +58,19 @@ func TestTargetsFrom(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		d        Discovery
+		d        dockerSource
 		want     []Target
 		warnings []string
 	}{
-		{"every published tcp port once", Discovery{}, []Target{metrics, web, api9090, api8080, statsd}, []string{conflict}},
-		{"one container port", Discovery{ContainerPort: 8080}, []Target{metrics, web, api8080, statsd}, []string{conflict}},
-		{"a port no container publishes", Discovery{ContainerPort: 9999}, nil, nil},
-		{"--host overrides the binding", Discovery{ContainerPort: 9090, Host: "::1"}, withHost("::1", api9090), nil},
+		{"every published tcp port once", dockerSource{}, []Target{metrics, web, api9090, api8080, statsd}, []string{conflict}},
+		{"one container port", dockerSource{ContainerPort: 8080}, []Target{metrics, web, api8080, statsd}, []string{conflict}},
+		{"a port no container publishes", dockerSource{ContainerPort: 9999}, nil, nil},
+		{"--host overrides the binding", dockerSource{ContainerPort: 9090, HostAddr: "::1"}, withHost("::1", api9090), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings := tt.d.targetsFrom(containers)
+			f := tt.d.targetsFrom(containers)
+			got, warnings := f.targets, f.warnings
 			if !reflect.DeepEqual(placesOf(got), placesOf(tt.want)) {
 				t.Errorf("targets:\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -103,7 +104,8 @@ func TestTargetsFromSplitPorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings := Discovery{}.targetsFrom(tt.containers)
+			f := dockerSource{}.targetsFrom(tt.containers)
+			got, warnings := f.targets, f.warnings
 			if !reflect.DeepEqual(placesOf(got), placesOf(tt.want)) || len(warnings) != 0 {
 				t.Errorf("got %+v, %q\nwant %+v", got, warnings, tt.want)
 			}
@@ -136,14 +138,19 @@ func placesOf(ts []Target) []place {
 // one /containers/json answer.
 func TestTargetFromLabels(t *testing.T) {
 	containers := loadContainers(t, "containers.json")
-	got, _ := Discovery{Names: nil}.targetsFrom(containers[6:]) // ecs-web-3-web
+	got := dockerSource{}.targetsFrom(containers[6:]).targets // ecs-web-3-web
 	want := []Target{{
 		ContainerID:   containers[6].ID,
 		ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601",
 		Created:       1795613084,
+		Started:       1795613084,
 		Family:        "web",
 		ECSContainer:  "web",
+		TaskARN:       "arn:aws:ecs:ap-northeast-1:123456789012:task/capture/5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d",
 		TaskID:        "5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d",
+		Cluster:       "capture",
+		LaunchType:    "EC2",
+		Labels:        containers[6].Labels,
 		Host:          "127.0.0.1",
 		Port:          32769,
 		HostPort:      32769,
@@ -166,8 +173,9 @@ func TestContainerIPTargets(t *testing.T) {
 		return m
 	}
 	web := containers[6]
-	shared := web // an awsvpc task's container: the network namespace of another
+	shared := web // a container in the network namespace of another, not of an ECS task
 	shared.Names = []string{"/ecs-web-3-sidecar"}
+	shared.Labels = map[string]string{}
 	shared.HostConfig.NetworkMode = "container:7c3d15ed6b9a"
 	shared.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
 	twoNets := web
@@ -178,20 +186,20 @@ func TestContainerIPTargets(t *testing.T) {
 	}}
 	tests := []struct {
 		name       string
-		d          Discovery
+		d          dockerSource
 		containers []container.Summary
 		want       map[string][]string // container name -> addresses dialled
 		warnings   []string
 	}{
-		{"no address: skipped", Discovery{Address: addressContainerIP}, []container.Summary{shared}, map[string][]string{},
+		{"no address: skipped", dockerSource{Address: addressContainerIP}, []container.Summary{shared}, map[string][]string{},
 			[]string{"container ecs-web-3-sidecar d6f4005db94f skipped: no IPv4 address on any network (network mode container:7c3d15ed6b9a); --address container-ip needs one"}},
-		{"the first network by name with an address", Discovery{Address: addressContainerIP}, []container.Summary{twoNets},
+		{"the first network by name with an address", dockerSource{Address: addressContainerIP}, []container.Summary{twoNets},
 			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.8.0.2:8080"}}, nil},
-		{"--network", Discovery{Address: addressContainerIP, Network: "zeta"}, []container.Summary{twoNets},
+		{"--network", dockerSource{Address: addressContainerIP, Network: "zeta"}, []container.Summary{twoNets},
 			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.9.0.2:8080"}}, nil},
-		{"--network without an address there", Discovery{Address: addressContainerIP, Network: "alpha"}, []container.Summary{twoNets},
+		{"--network without an address there", dockerSource{Address: addressContainerIP, Network: "alpha"}, []container.Summary{twoNets},
 			map[string][]string{}, []string{"container ecs-web-3-web-e8c6b0a1f2d3c4b5a601 d6f4005db94f skipped: no IPv4 address on network alpha (--network)"}},
-		{"every listed TCP port", Discovery{Address: addressContainerIP}, containers, map[string][]string{
+		{"every listed TCP port", dockerSource{Address: addressContainerIP}, containers, map[string][]string{
 			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:8080"},
 			"ecs-agent":                                {"172.17.0.7:8080"},
 			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:8080"},
@@ -200,7 +208,7 @@ func TestContainerIPTargets(t *testing.T) {
 			"ecs-api-7-api-9a8b7c6d5e4f3a2b1c01":       {"172.17.0.3:8080", "172.17.0.3:9090"},
 			"ecs-web-3-web-e8c6b0a1f2d3c4b5a601":       {"172.17.0.2:8080"},
 		}, nil},
-		{"--container-port", Discovery{Address: addressContainerIP, ContainerPort: 9090}, containers, map[string][]string{
+		{"--container-port", dockerSource{Address: addressContainerIP, ContainerPort: 9090}, containers, map[string][]string{
 			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:9090"},
 			"ecs-agent":                                {"172.17.0.7:9090"},
 			"ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101":   {"172.17.0.6:9090"},
@@ -212,7 +220,8 @@ func TestContainerIPTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings := tt.d.targetsFrom(tt.containers)
+			f := tt.d.targetsFrom(tt.containers)
+			got, warnings := f.targets, f.warnings
 			addrs := map[string][]string{}
 			for name, ps := range byName(placesOf(got)) {
 				for _, p := range ps {
@@ -239,11 +248,12 @@ func (l *recordingLister) ContainerList(_ context.Context, o container.ListOptio
 
 func TestTargetsPassesFiltersToDaemon(t *testing.T) {
 	l := &recordingLister{reply: loadContainers(t, "containers.json")}
-	d := Discovery{Names: []string{"ecs-web"}, Labels: []string{"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"}}
-	targets, _, err := d.Targets(context.Background(), l)
+	d := dockerSource{Names: []string{"ecs-web"}, Labels: []string{"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"}}
+	containers, err := d.listWith(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
 	}
+	targets := d.targetsFrom(containers).targets
 	if len(l.calls) != 1 {
 		t.Fatalf("ContainerList called %d times, want 1", len(l.calls))
 	}
@@ -327,16 +337,16 @@ func TestDaemonFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := options{DockerHost: tt.host, Timeout: 300 * time.Millisecond}
-			ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+			d := dockerSource{Host: tt.host, Timeout: 300 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 			defer cancel()
 			start := time.Now()
-			_, err := discover(ctx, newHTTPClient(opts.Timeout), opts)
+			_, err := d.discover(ctx)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("err = %v\nwant %s", err, tt.want)
 			}
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
-				t.Errorf("discovery took %s with a %s timeout", elapsed, opts.Timeout)
+			if elapsed := time.Since(start); elapsed > 5*d.Timeout {
+				t.Errorf("discovery took %s with a %s timeout", elapsed, d.Timeout)
 			}
 		})
 	}

@@ -14,27 +14,14 @@ import (
 // handler computes between two of its samples, are computed here between
 // two runs of the plugin from two hidden counters.
 
-// The --format values.
-const (
-	formatGostats = "gostats"
-	formatExpvar  = "expvar"
-)
+type expvarFormat struct{}
 
-// defaultPath is where each format is served when --path is not given.
-func defaultPath(format string) string {
-	if format == formatExpvar {
-		return "/debug/vars"
-	}
-	return "/stats"
-}
+func (expvarFormat) name() string        { return "expvar" }
+func (expvarFormat) defaultPath() string { return "/debug/vars" }
+func (expvarFormat) accept() string      { return "application/json" }
+func (expvarFormat) maxBodyBytes() int   { return maxJSONBodyBytes }
 
-// parserFor is the body parser of a --format value.
-func parserFor(format string) func([]byte) (map[string]float64, error) {
-	if format == formatExpvar {
-		return parseExpvar
-	}
-	return parseStats
-}
+func (expvarFormat) parse(body []byte) (map[string]float64, error) { return parseExpvar(body) }
 
 // memStats holds the runtime.MemStats fields of expvar's "memstats" object
 // that are read, as sent; the others (the PauseNs and PauseEnd rings,
@@ -72,24 +59,6 @@ var expvarFields = []struct {
 	{hiddenNumGC, "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
 	{hiddenPauseTotal, "PauseTotalNs", func(m *memStats) json.RawMessage { return m.PauseTotalNs }},
 }
-
-// Hidden counters: values parseExpvar returns that are never printed (no
-// metricDef has their key); report keeps them in the state like the other
-// counters, and withGCRates derives the two computed gc values from them.
-// They are in the gc graph, so --graphs keeps or drops them with it.
-const (
-	hiddenNumGC      = "gc._num_gc"
-	hiddenPauseTotal = "gc._pause_total_ns"
-)
-
-var (
-	// errExpvarNotGostats: a /debug/vars answer read with --format gostats.
-	errExpvarNotGostats = errors.New("this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar")
-	// errGostatsNotExpvar: a golang-stats-api-handler answer read with --format expvar.
-	errGostatsNotExpvar = errors.New("this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats")
-	// errNoMemstats: JSON with neither.
-	errNoMemstats = errors.New("no memstats in response: not expvar's /debug/vars")
-)
 
 // parseExpvar decodes one expvar response into "<graph>.<metric>" values
 // and the hidden counters. Only the "memstats" variable is decoded, and of
@@ -149,35 +118,4 @@ func jsonNumber(raw json.RawMessage) (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(string(raw), 64)
 	return v, err == nil
-}
-
-// withGCRates returns values with gc.gc_per_second (collections per second)
-// and gc.gc_pause_per_second (milliseconds of pause per minute: what the
-// handler's field reads when it is scraped once a minute) added when the
-// hidden counters allow, and records those counters in next. prev are the
-// key's counters at the last run, gap seconds ago; sameTarget tells whether
-// the same target had the key then. As for every rate there is no value
-// across two targets, over a gap out of 1..maxRateGap seconds, or when
-// either counter went down (the process restarted). values of a target
-// without hidden counters (the handler's, which sends both fields itself)
-// are returned as they are.
-func withGCRates(values, prev, next map[string]float64, sameTarget bool, gap int64) map[string]float64 {
-	num, hasNum := values[hiddenNumGC]
-	pause, hasPause := values[hiddenPauseTotal]
-	if !hasNum || !hasPause {
-		return values
-	}
-	next[hiddenNumGC], next[hiddenPauseTotal] = num, pause
-	lastNum, hadNum := prev[hiddenNumGC]
-	lastPause, hadPause := prev[hiddenPauseTotal]
-	if !sameTarget || !hadNum || !hadPause || gap < 1 || gap > maxRateGap || num < lastNum || pause < lastPause {
-		return values
-	}
-	out := make(map[string]float64, len(values)+2)
-	for k, v := range values {
-		out[k] = v
-	}
-	out["gc.gc_per_second"] = (num - lastNum) / float64(gap)
-	out["gc.gc_pause_per_second"] = (pause - lastPause) / 1e6 * 60 / float64(gap)
-	return out
 }

@@ -2,13 +2,11 @@ package mpecsgostats
 
 import (
 	"bytes"
-	"context"
 	"expvar"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -131,129 +129,6 @@ func TestExpvarKeysAreTheHandlers(t *testing.T) {
 	}
 }
 
-// expvarResult is a scraped expvar target under key.
-func expvarResult(key, container string, numGC, pauseNs float64) result {
-	return result{
-		target: Target{ContainerID: container, PrivatePort: 8080},
-		key:    key,
-		values: map[string]float64{
-			"memory.memory_sys": 1000, "gc.gc_num": numGC,
-			hiddenNumGC: numGC, hiddenPauseTotal: pauseNs,
-		},
-	}
-}
-
-// lastExpvarRun is a state saved at t0 by a run that read an expvar target
-// after 10 collections, 2 ms of pause in all.
-func lastExpvarRun(t0 time.Time) state {
-	return state{Version: stateVersion, Tasks: map[string]taskState{
-		"32768": {Target: "aaa:8080", Time: t0.Unix(), Counters: map[string]float64{
-			"gc.gc_num": 10, hiddenNumGC: 10, hiddenPauseTotal: 2_000_000,
-		}},
-	}}
-}
-
-// TestReportGCRates: the two gc values computed for expvar targets, with
-// the values computed by hand from the counters and the seconds between
-// the runs: gc_per_second = collections / seconds, gc_pause_per_second =
-// pause ms * 60 / seconds.
-func TestReportGCRates(t *testing.T) {
-	t0 := time.Unix(1795613637, 0)
-	sys := "gostats.32768.memory.memory_sys 1000.000000"
-	tests := []struct {
-		name    string
-		last    state
-		gap     time.Duration
-		results []result
-		want    []string
-	}{
-		{"a minute: 3 collections, 1.5 ms of pause", lastExpvarRun(t0), time.Minute,
-			[]result{expvarResult("32768", "aaa", 13, 3_500_000)},
-			[]string{sys, "gostats.32768.gc.gc_num 3.000000",
-				"gostats.32768.gc.gc_per_second 0.050000", "gostats.32768.gc.gc_pause_per_second 1.500000"}},
-		{"30 seconds: the same counts, twice the rates", lastExpvarRun(t0), 30 * time.Second,
-			[]result{expvarResult("32768", "aaa", 13, 3_500_000)},
-			[]string{sys, "gostats.32768.gc.gc_num 6.000000",
-				"gostats.32768.gc.gc_per_second 0.100000", "gostats.32768.gc.gc_pause_per_second 3.000000"}},
-		{"45 seconds: 2 collections, 0.25 ms", lastExpvarRun(t0), 45 * time.Second,
-			[]result{expvarResult("32768", "aaa", 12, 2_250_000)},
-			[]string{sys, "gostats.32768.gc.gc_num 2.666667",
-				"gostats.32768.gc.gc_per_second 0.044444", "gostats.32768.gc.gc_pause_per_second 0.333333"}},
-		{"no collection", lastExpvarRun(t0), time.Minute,
-			[]result{expvarResult("32768", "aaa", 10, 2_000_000)},
-			[]string{sys, "gostats.32768.gc.gc_num 0.000000",
-				"gostats.32768.gc.gc_per_second 0.000000", "gostats.32768.gc.gc_pause_per_second 0.000000"}},
-		{"gap of 600 seconds", lastExpvarRun(t0), 600 * time.Second,
-			[]result{expvarResult("32768", "aaa", 40, 14_000_000)},
-			[]string{sys, "gostats.32768.gc.gc_num 3.000000",
-				"gostats.32768.gc.gc_per_second 0.050000", "gostats.32768.gc.gc_pause_per_second 1.200000"}},
-		{"gap of 601 seconds", lastExpvarRun(t0), 601 * time.Second,
-			[]result{expvarResult("32768", "aaa", 40, 14_000_000)}, []string{sys}},
-		{"gap under a second", lastExpvarRun(t0), 0,
-			[]result{expvarResult("32768", "aaa", 13, 3_500_000)}, []string{sys}},
-		{"no state yet", state{}, time.Minute,
-			[]result{expvarResult("32768", "aaa", 13, 3_500_000)}, []string{sys}},
-		{"task replaced under the same key", lastExpvarRun(t0), time.Minute,
-			[]result{expvarResult("32768", "ccc", 13, 3_500_000)}, []string{sys}},
-		{"process restarted: both counters went down", lastExpvarRun(t0), time.Minute,
-			[]result{expvarResult("32768", "aaa", 1, 30_000)}, []string{sys}},
-		{"process restarted: only the pause total shows it", lastExpvarRun(t0), time.Minute,
-			[]result{expvarResult("32768", "aaa", 12, 1_000_000)}, []string{sys, "gostats.32768.gc.gc_num 2.000000"}},
-		{"last run read the key without hidden counters", state{Version: stateVersion, Tasks: map[string]taskState{
-			"32768": {Target: "aaa:8080", Time: t0.Unix(), Counters: map[string]float64{"gc.gc_num": 10}},
-		}}, time.Minute,
-			[]result{expvarResult("32768", "aaa", 13, 3_500_000)}, []string{sys, "gostats.32768.gc.gc_num 3.000000"}},
-		{"the handler's own values are printed as sent", lastExpvarRun(t0), time.Minute,
-			[]result{{target: Target{ContainerID: "aaa", PrivatePort: 8080}, key: "32768",
-				values: map[string]float64{"gc.gc_per_second": 0.25, "gc.gc_pause_per_second": 7.5}}},
-			[]string{"gostats.32768.gc.gc_per_second 0.250000", "gostats.32768.gc.gc_pause_per_second 7.500000"}},
-		{"a failed target prints nothing", lastExpvarRun(t0), time.Minute,
-			[]result{failedResult("32768", "aaa")}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			lines, _ := report("gostats", tt.results, tt.last, t0.Add(tt.gap))
-			var got []string
-			for _, l := range lines {
-				got = append(got, fmt.Sprintf("%s %f", l.key, l.value))
-			}
-			slices.Sort(got)
-			slices.Sort(tt.want)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
-}
-
-// TestReportGCRatesState: the hidden counters are kept in the state like
-// the other counters, and a failed target keeps them for its next answer.
-func TestReportGCRatesState(t *testing.T) {
-	t0 := time.Unix(1795613637, 0)
-	now := t0.Add(time.Minute)
-	_, next := report("gostats", []result{expvarResult("32768", "ccc", 13, 3_500_000)}, lastExpvarRun(t0), now)
-	want := map[string]taskState{"32768": {Target: "ccc:8080", Time: now.Unix(), Counters: map[string]float64{
-		"gc.gc_num": 13, hiddenNumGC: 13, hiddenPauseTotal: 3_500_000,
-	}}}
-	if !reflect.DeepEqual(next.Tasks, want) {
-		t.Errorf("next state %+v\nwant %+v", next.Tasks, want)
-	}
-	_, next = report("gostats", []result{failedResult("32768", "aaa")}, lastExpvarRun(t0), now)
-	if !reflect.DeepEqual(next.Tasks, lastExpvarRun(t0).Tasks) {
-		t.Errorf("after a failed scrape: %+v\nwant the last run's", next.Tasks)
-	}
-	// Two runs in a row from no state: the second has the rates.
-	_, s := report("gostats", []result{expvarResult("32768", "ccc", 13, 3_500_000)}, state{}, now)
-	lines, _ := report("gostats", []result{expvarResult("32768", "ccc", 19, 6_500_000)}, s, now.Add(2*time.Minute))
-	got := map[string]float64{}
-	for _, l := range lines {
-		got[l.key] = l.value
-	}
-	if got["gostats.32768.gc.gc_per_second"] != 0.05 || got["gostats.32768.gc.gc_pause_per_second"] != 1.5 {
-		t.Errorf("second run: %v", got)
-	}
-}
-
 func TestParseOptionsFormat(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "")
 	tests := []struct {
@@ -285,8 +160,9 @@ func TestParseOptionsFormat(t *testing.T) {
 	}
 }
 
-// TestScrapeFormats: the warning line of each way a target fails, exactly
-// as Run prints it, with each --format, against loopback services.
+// TestScrapeFormats: the warning line of each way a target fails, as a run
+// prints it, with each --format, against loopback services listed by a
+// Docker stand-in.
 func TestScrapeFormats(t *testing.T) {
 	expvarOnly := http.NewServeMux() // a service that imports expvar and nothing else
 	expvarOnly.Handle("/debug/vars", expvar.Handler())
@@ -305,64 +181,50 @@ func TestScrapeFormats(t *testing.T) {
 			w.Write([]byte(`{"cache":"` + strings.Repeat("x", 300<<10) + `","memstats":{"Sys":1}}`))
 		}
 	})
-	serve := func(h http.Handler) Target {
+	serve := func(h http.Handler) uint16 {
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
-		port := uint16(srv.Listener.Addr().(*net.TCPAddr).Port)
-		return Target{ContainerID: "d6f4005db94f0123456789", ContainerName: "ecs-web-3-web-e8c6", Host: "127.0.0.1",
-			Port: port, HostPort: port, PrivatePort: 8080}
+		return uint16(srv.Listener.Addr().(*net.TCPAddr).Port)
 	}
 	expvarT, handlerT, oddT := serve(expvarOnly), serve(handlerOnly), serve(odd)
 
 	tests := []struct {
 		name   string
-		target Target
+		target uint16
 		args   []string
 		want   string // the warning; "" for none
 	}{
 		{"expvar read as expvar", expvarT, []string{"--format", "expvar"}, ""},
 		{"handler read as gostats", handlerT, nil, ""},
 		{"expvar-only service, default format", expvarT, nil,
-			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-e8c6 d6f4005db94f): unexpected status 404 Not Found"},
+			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0000 000000000001): unexpected status 404 Not Found"},
 		{"expvar read with --format gostats", expvarT, []string{"--path", "/debug/vars"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-e8c6 d6f4005db94f): this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-0000 000000000001): this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar"},
 		{"handler read with --format expvar", handlerT, []string{"--format", "expvar", "--path", "/stats"},
-			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-e8c6 d6f4005db94f): this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats"},
+			"warning: scrape http://127.0.0.1:%d/stats (container ecs-web-3-web-0000 000000000001): this is golang-stats-api-handler, not expvar's /debug/vars: use --format gostats"},
 		{"service without expvar", handlerT, []string{"--format", "expvar"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-e8c6 d6f4005db94f): unexpected status 404 Not Found"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars (container ecs-web-3-web-0000 000000000001): unexpected status 404 Not Found"},
 		{"memstats field not a number", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=string"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars?as=string (container ecs-web-3-web-e8c6 d6f4005db94f): invalid expvar JSON: memstats.Sys: \"12\" is not a number"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=string (container ecs-web-3-web-0000 000000000001): invalid expvar JSON: memstats.Sys: \"12\" is not a number"},
 		{"not JSON", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=html"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars?as=html (container ecs-web-3-web-e8c6 d6f4005db94f): invalid expvar JSON: invalid character '<' looking for beginning of value"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=html (container ecs-web-3-web-0000 000000000001): invalid expvar JSON: invalid character '<' looking for beginning of value"},
 		{"another service's JSON", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=other"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars?as=other (container ecs-web-3-web-e8c6 d6f4005db94f): no memstats in response: not expvar's /debug/vars"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=other (container ecs-web-3-web-0000 000000000001): no memstats in response: not expvar's /debug/vars"},
 		{"application variables over the body bound", oddT, []string{"--format", "expvar", "--path", "/debug/vars?as=big"},
-			"warning: scrape http://127.0.0.1:%d/debug/vars?as=big (container ecs-web-3-web-e8c6 d6f4005db94f): response body exceeds 262144 bytes"},
+			"warning: scrape http://127.0.0.1:%d/debug/vars?as=big (container ecs-web-3-web-0000 000000000001): response body exceeds 262144 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts, _, done := parseOptions(tt.args, &bytes.Buffer{}, &bytes.Buffer{})
-			if done {
-				t.Fatalf("options %q refused", tt.args)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
-			defer cancel()
-			var warnings []string
-			results := scrapeAll(ctx, newHTTPClient(opts.Timeout), []keyed{{Target: tt.target, key: "32768"}}, opts)
-			for _, r := range results {
-				if r.cause != nil {
-					warnings = append(warnings, fmt.Sprintf("warning: %v", scrapeError(r.target, opts, r.cause)))
-				}
-			}
+			run := runIn(t, fleetDocker(t, tt.target), tt.args...)
 			var want []string
 			if tt.want != "" {
-				want = []string{fmt.Sprintf(tt.want, tt.target.Port)}
+				want = []string{fmt.Sprintf(tt.want, tt.target)}
 			}
-			if !slices.Equal(warnings, want) {
-				t.Errorf("warnings %q\nwant %q", warnings, want)
+			if run.code != 0 || !slices.Equal(run.stderr, want) {
+				t.Errorf("exit %d, stderr %q\nwant %q", run.code, run.stderr, want)
 			}
-			if tt.want == "" && len(results[0].values) < 13 {
-				t.Errorf("values %v", results[0].values)
+			if tt.want == "" && len(run.keys) < 8 {
+				t.Errorf("keys %q", run.keys)
 			}
 		})
 	}
@@ -373,10 +235,11 @@ func TestScrapeFormats(t *testing.T) {
 func TestFetchExpvarReal(t *testing.T) {
 	srv := httptest.NewServer(expvar.Handler())
 	defer srv.Close()
-	got, err := fetch(context.Background(), newHTTPClient(time.Second), srv.URL, parseExpvar)
-	if err != nil {
-		t.Fatal(err)
+	r := scrapeURL(t, expvarFormat{}, srv.URL+"/debug/vars", time.Second)
+	if r.cause != nil {
+		t.Fatal(r.cause)
 	}
+	got := r.values
 	var keys []string
 	for k := range got {
 		keys = append(keys, k)

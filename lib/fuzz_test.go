@@ -57,16 +57,16 @@ func FuzzTargetsFrom(f *testing.F) {
 		if json.Unmarshal(answer, &cs) != nil {
 			return
 		}
-		for _, d := range []Discovery{{}, {ContainerPort: 8080, Host: "::1"}} {
-			targets, _ := d.targetsFrom(cs)
+		for _, d := range []dockerSource{{}, {ContainerPort: 8080, HostAddr: "::1"}} {
+			targets := d.targetsFrom(cs).targets
 			seen := map[uint16]bool{}
 			for _, tg := range targets {
 				if tg.HostPort == 0 || seen[tg.HostPort] {
 					t.Errorf("host port %d twice or unpublished: %+v", tg.HostPort, targets)
 				}
 				seen[tg.HostPort] = true
-				if tg.Host == "" || (d.Host != "" && tg.Host != d.Host) {
-					t.Errorf("host %q with --host %q", tg.Host, d.Host)
+				if tg.Host == "" || (d.HostAddr != "" && tg.Host != d.HostAddr) {
+					t.Errorf("host %q with --host %q", tg.Host, d.HostAddr)
 				}
 				if d.ContainerPort != 0 && tg.PrivatePort != d.ContainerPort {
 					t.Errorf("private port %d with --container-port %d", tg.PrivatePort, d.ContainerPort)

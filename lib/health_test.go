@@ -80,7 +80,7 @@ gostats.prod_scrape.discovery.errors	0.000000	1795613637
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := printValues(&out, healthLines(tt.prefix, tt.found, tt.results, tt.discoveryErrors, tt.elapsed, now)); err != nil {
+			if err := printValues(&out, healthLines(tt.prefix, healthOf(tt.found, tt.results, tt.discoveryErrors, tt.elapsed), now)); err != nil {
 				t.Fatal(err)
 			}
 			if want := strings.TrimPrefix(tt.want, "\n"); out.String() != want {
@@ -94,7 +94,7 @@ gostats.prod_scrape.discovery.errors	0.000000	1795613637
 // never matched by a task graph's wildcard.
 func TestHealthGraphs(t *testing.T) {
 	var out bytes.Buffer
-	if err := printMeta(&out, "gostats", nil, true); err != nil {
+	if err := (mackerelOutput{w: &out, prefix: "gostats", health: true}).meta(); err != nil {
 		t.Fatal(err)
 	}
 	_, body, _ := strings.Cut(out.String(), "\n")
@@ -119,7 +119,7 @@ func TestHealthGraphs(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := printMeta(&out, "gostats", nil, false); err != nil {
+	if err := (mackerelOutput{w: &out, prefix: "gostats"}).meta(); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "_scrape") {
@@ -127,7 +127,7 @@ func TestHealthGraphs(t *testing.T) {
 	}
 
 	for _, prefix := range []string{"gostats", "gostats.prod"} {
-		for _, l := range healthLines(prefix, 0, nil, 0, 0, time.Unix(0, 0)) {
+		for _, l := range healthLines(prefix, health{}, time.Unix(0, 0)) {
 			for name := range graphDefinitions(prefix, nil) {
 				if wildcardMatch(name, l.key) {
 					t.Errorf("task graph %s matches health key %s", name, l.key)

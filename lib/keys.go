@@ -19,19 +19,33 @@ const defaultKey = "{port}"
 const defaultTaskMetadataKey = "{container}"
 
 // placeholders are what a --key template may use, with what a target needs
-// to have a value for each (why is "" when every target has one).
+// to have a value for each: the ECS label (or task metadata field) it comes
+// from; "" when every target has one.
 var placeholders = []struct {
-	name string
-	why  string // what a target lacks when the value is empty
+	name         string
+	label, field string
 }{
-	{"port", "publishes no host port for its container port"},
-	{"container_port", ""},
-	{"family", "has no label " + labelFamily},
-	{"revision", "has no label " + labelRevision},
-	{"container", "has no label " + labelContainerName},
-	{"task", "has no label " + labelTaskARN},
-	{"name", ""},
-	{"slot", ""},
+	{"port", "", ""},
+	{"container_port", "", ""},
+	{"family", labelFamily, "Family"},
+	{"revision", labelRevision, "Revision"},
+	{"container", labelContainerName, "Name"},
+	{"task", labelTaskARN, "TaskARN"},
+	{"name", "", ""},
+	{"slot", "", ""},
+}
+
+// missingWhy says why t has no value for the placeholder name.
+func missingWhy(t Target, name string) string {
+	i := slices.IndexFunc(placeholders, func(p struct{ name, label, field string }) bool { return p.name == name })
+	switch p := placeholders[i]; {
+	case name == "port":
+		return "publishes no host port for its container port"
+	case t.fromTaskMetadata:
+		return "the task metadata gives it no " + p.field
+	default:
+		return "has no label " + p.label
+	}
 }
 
 var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
@@ -50,7 +64,7 @@ func parseKeyTemplate(s string) (keyTemplate, error) {
 		return "", fmt.Errorf("--key %q: no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'", s)
 	}
 	for _, n := range names {
-		if !slices.ContainsFunc(placeholders, func(p struct{ name, why string }) bool { return "{"+p.name+"}" == n }) {
+		if !slices.ContainsFunc(placeholders, func(p struct{ name, label, field string }) bool { return "{"+p.name+"}" == n }) {
 			return "", fmt.Errorf("--key %q: unknown placeholder %s (valid: %s)", s, n, placeholderList())
 		}
 	}
@@ -104,8 +118,7 @@ func (k keyTemplate) render(t Target) (string, error) {
 		}
 		v := value(t, name)
 		if v == "" && missing == nil {
-			i := slices.IndexFunc(placeholders, func(p struct{ name, why string }) bool { return p.name == name })
-			missing = fmt.Errorf("--key %q uses {%s}, but it %s", string(k), name, placeholders[i].why)
+			missing = fmt.Errorf("--key %q uses {%s}, but it %s", string(k), name, missingWhy(t, name))
 		}
 		return unsafeKeyChars.ReplaceAllString(v, "_")
 	})
@@ -247,12 +260,4 @@ func older(a, b Target) bool {
 		return a.ContainerID < b.ContainerID
 	}
 	return a.PrivatePort < b.PrivatePort
-}
-
-// abbreviate lists the first n of names, and how many more there are.
-func abbreviate(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }

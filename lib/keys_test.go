@@ -193,3 +193,20 @@ func TestParseGraphs(t *testing.T) {
 		}
 	}
 }
+
+// TestPortKeyOnAWSVPC: the default --key {port} names no awsvpc target;
+// that is one warning a run, however many such targets, saying what to use.
+func TestPortKeyOnAWSVPC(t *testing.T) {
+	var targets []Target
+	for i, name := range []string{"a", "b", "c", "d"} {
+		tg := web(name, int64(i), 0)
+		tg.AWSVPC = true
+		targets = append(targets, tg)
+	}
+	bridge := web("e", 5, 32769)
+	keyed, warnings, _ := assignKeys(defaultKey, append(targets, bridge), state{})
+	want := []string{`4 awsvpc task targets skipped (ecs-web-3-web-a, ecs-web-3-web-b, ecs-web-3-web-c and 1 more): --key "{port}" uses {port}, but awsvpc tasks publish no host port; use --key '{family}-{slot}'`}
+	if len(keyed) != 1 || keyed[0].key != "32769" || !reflect.DeepEqual(warnings, want) {
+		t.Errorf("keyed %v, warnings %q\nwant the bridge target only and %q", keyed, warnings, want)
+	}
+}

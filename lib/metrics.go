@@ -1,17 +1,13 @@
 package mpecsgostats
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
+
+// The metrics of a task: what every format maps its answer onto, and every
+// output sends.
 
 // graphDefs are the graphs of each task, in the order README lists them.
 var graphDefs = []struct{ name, label, unit string }{
@@ -26,7 +22,7 @@ var graphDefs = []struct{ name, label, unit string }{
 
 // metricDef is one reported metric; name is also its JSON field in the
 // golang-stats-api-handler response. Diff metrics are counters reported as
-// per-minute rates (see rates in state.go).
+// per-minute rates (rates.go).
 type metricDef struct {
 	graph, name, label string
 	diff               bool
@@ -56,81 +52,14 @@ var metricDefs = []metricDef{
 	{"allocation", "memory_total_alloc", "Allocated Bytes / min", true},
 }
 
-// isDiff tells whether the "<graph>.<metric>" key is a counter reported as a rate.
-func isDiff(key string) bool {
-	for _, m := range metricDefs {
-		if m.key() == key {
-			return m.diff
-		}
-	}
-	return false
-}
-
-// graphDefinitions are the graphs of meta mode: one per graph with a
-// wildcard at the task key, "<prefix>.#.<graph>", so a task under a new key
-// needs no new definition.
-func graphDefinitions(prefix string, only map[string]bool) map[string]mp.Graphs {
-	labelPrefix := title(prefix)
-	graphs := make(map[string]mp.Graphs, len(graphDefs))
-	for _, g := range graphDefs {
-		if only != nil && !only[g.name] {
-			continue
-		}
-		var metrics []mp.Metrics
-		for _, m := range metricDefs {
-			if m.graph == g.name {
-				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff})
-			}
-		}
-		graphs[prefix+".#."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
-	}
-	return graphs
-}
-
-// title makes a graph label of a metric key prefix: "gostats" reads
-// "Gostats", "gostats.prod" "Gostats Prod", "go_stats-2" "Go Stats 2".
-func title(prefix string) string {
-	words := strings.FieldsFunc(prefix, func(r rune) bool { return r == '.' || r == '_' || r == '-' })
-	for i, w := range words {
-		r, n := utf8.DecodeRuneInString(w)
-		words[i] = string(unicode.ToUpper(r)) + w[n:]
-	}
-	return strings.Join(words, " ")
-}
-
-// printMeta writes what mackerel-agent reads in meta mode
-// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON,
-// with the health metrics' graphs when health is set.
-func printMeta(w io.Writer, prefix string, graphs map[string]bool, health bool) error {
-	defs := graphDefinitions(prefix, graphs)
-	if health {
-		maps.Copy(defs, healthGraphDefinitions(prefix))
-	}
-	b, err := json.Marshal(mp.GraphDef{Graphs: defs})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "# mackerel-agent-plugin\n%s\n", b)
-	return err
-}
-
-// metricLine is one value as mackerel-agent reads it.
-type metricLine struct {
-	key   string
-	value float64
-	time  int64
-}
-
-// printValues writes "key\tvalue\tepoch" lines, values as %f like
-// go-mackerel-plugin-helper and mackerel-plugin-gostats print them.
-func printValues(w io.Writer, lines []metricLine) error {
-	var b strings.Builder
-	for _, l := range lines {
-		fmt.Fprintf(&b, "%s\t%f\t%d\n", l.key, l.value, l.time)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
+// Hidden counters: values a format may return that are never printed (no
+// metricDef has their key); rates keeps them in the state like the other
+// counters, and withGCRates derives the two computed gc values from them.
+// They are in the gc graph, so --graphs keeps or drops them with it.
+const (
+	hiddenNumGC      = "gc._num_gc"
+	hiddenPauseTotal = "gc._pause_total_ns"
+)
 
 // parseGraphs checks a --graphs list; empty means all.
 func parseGraphs(list string) (map[string]bool, error) {

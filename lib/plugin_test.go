@@ -149,9 +149,10 @@ func TestPrintList(t *testing.T) {
 			key: "32770", cause: errors.New("unexpected status 500 Internal Server Error")},
 	}
 	var out bytes.Buffer
-	printList(&out, results)
-	want := "ecs-web-3-web-e8c6  d6f4005db94f  web  127.0.0.1:32769  32769  ok 2.3ms\n" +
-		"ecs-api-7-api-9a8b  d01217798a9a  -    127.0.0.1:32770  32770  error: unexpected status 500 Internal Server Error\n"
+	printList(&out, &report{results: results, passed: []passedOver{{"ecs-mackerel-container-agent-1", "a0b1c2d3e4f5a6b7", "lists no TCP port (no portMappings)"}}})
+	want := "ecs-web-3-web-e8c6              d6f4005db94f  web  127.0.0.1:32769  32769  ok 2.3ms\n" +
+		"ecs-api-7-api-9a8b              d01217798a9a  -    127.0.0.1:32770  32770  error: unexpected status 500 Internal Server Error\n" +
+		"ecs-mackerel-container-agent-1  a0b1c2d3e4f5  -    -                -      passed over: lists no TCP port (no portMappings)\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}

@@ -111,17 +111,45 @@ func runPlugin(t *testing.T, args ...string) pluginRun {
 		t.Fatal(err)
 	}
 	r.peakRSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
-	for _, l := range strings.Split(strings.TrimSpace(outBuf.String()), "\n") {
-		if l != "" && !strings.HasPrefix(l, "gostats_scrape.") {
-			r.keys = append(r.keys, strings.Split(l, "\t")[0])
-		}
-	}
-	for _, l := range strings.Split(strings.TrimSpace(errBuf.String()), "\n") {
-		if l != "" && !helperLogLine.MatchString(l) {
-			r.stderr = append(r.stderr, l)
-		}
-	}
+	r.keys, r.stderr = outputLines(outBuf.String(), errBuf.String())
 	return r
+}
+
+// outputLines are the metric keys (or --list lines) of stdout, less the
+// health lines, and the lines of stderr.
+func outputLines(stdout, stderr string) (keys, errLines []string) {
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if l != "" && !strings.HasPrefix(l, "gostats_scrape.") {
+			keys = append(keys, strings.Split(l, "\t")[0])
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l != "" && !helperLogLine.MatchString(l) {
+			errLines = append(errLines, l)
+		}
+	}
+	return keys, errLines
+}
+
+// runIn runs the plugin in this process against the Docker daemon at host
+// (see fleetDocker), with a state file of the test's own.
+func runIn(t *testing.T, host string, args ...string) pluginRun {
+	t.Helper()
+	args = append([]string{"--docker-host", host, "--tempfile", filepath.Join(t.TempDir(), "state")}, args...)
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	r := pluginRun{code: run(t.Context(), start, args, "test", &stdout, &stderr)}
+	r.wall = time.Since(start)
+	r.keys, r.stderr = outputLines(stdout.String(), stderr.String())
+	return r
+}
+
+// fleetDocker is a Docker stand-in listing one container (of the real
+// capture) publishing each of ports.
+func fleetDocker(t *testing.T, ports ...uint16) string {
+	t.Helper()
+	body, _ := fleetContainers(t, ports)
+	return (&standin.Docker{Containers: body}).Start(t, "unix")
 }
 
 func TestRunDaemonAnswersBadly(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // The state file is the plugin's own record between runs: for each task key,
@@ -18,10 +17,6 @@ import (
 // go-mackerel-plugin-helper state earlier versions kept) counts as no state:
 // it costs one run of rates.
 const stateVersion = 1
-
-// maxRateGap is the longest time a rate is computed over, as
-// go-mackerel-plugin-helper (and so mackerel-plugin-gostats) does.
-const maxRateGap = 600 // seconds
 
 type state struct {
 	Version int                  `json:"version"`
@@ -86,47 +81,4 @@ func saveState(path string, s state) error {
 		return fmt.Errorf("cannot save state: %w", err)
 	}
 	return nil
-}
-
-// report turns this run's results into metric lines, gauges as read and
-// counters as per-minute rates against last, and returns the state for the
-// next run. A rate is given only when its key had the same target at the
-// last run (never across two tasks), between 1 and maxRateGap seconds ago,
-// and the counter did not go down (the process restarted): never negative.
-// A target that failed this run keeps its last counters, so its rates
-// resume at its next answer.
-func report(prefix string, results []result, last state, now time.Time) ([]metricLine, state) {
-	next := state{Version: stateVersion, Tasks: map[string]taskState{}}
-	var lines []metricLine
-	ts := now.Unix()
-	for _, r := range results {
-		prev, hadKey := last.Tasks[r.key]
-		sameTarget := hadKey && prev.Target == r.target.identity()
-		if r.cause != nil {
-			if sameTarget {
-				next.Tasks[r.key] = prev
-			}
-			continue
-		}
-		rec := taskState{Target: r.target.identity(), Time: ts, Counters: map[string]float64{}}
-		gap := ts - prev.Time
-		values := withGCRates(r.values, prev.Counters, rec.Counters, sameTarget, gap) // expvar targets (expvar.go)
-		for _, m := range metricDefs {
-			v, ok := values[m.key()]
-			if !ok {
-				continue
-			}
-			if m.diff {
-				rec.Counters[m.key()] = v
-				lastV, had := prev.Counters[m.key()]
-				if !sameTarget || !had || gap < 1 || gap > maxRateGap || v < lastV {
-					continue
-				}
-				v = (v - lastV) * 60 / float64(gap)
-			}
-			lines = append(lines, metricLine{key: prefix + "." + r.key + "." + m.key(), value: v, time: ts})
-		}
-		next.Tasks[r.key] = rec
-	}
-	return lines, next
 }

@@ -1,0 +1,30 @@
+package mpecsgostats
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// The --list output: one line per target, with its key and whether it
+// answered, then the containers passed over and why.
+
+func printList(w io.Writer, r *report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, res := range r.results {
+		family := res.target.Family
+		if family == "" {
+			family = "-"
+		}
+		status := "ok " + res.latency.Round(time.Millisecond/10).String()
+		if res.cause != nil {
+			status = "error: " + res.cause.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", res.target.ContainerName, res.target.ShortID(), family, res.target.Addr(), res.key, status)
+	}
+	for _, p := range r.passed {
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\n", p.name, shortID(p.id), p.why)
+	}
+	return tw.Flush()
+}

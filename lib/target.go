@@ -1,0 +1,75 @@
+package mpecsgostats
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Target is one stats endpoint to scrape: one TCP port of one running
+// container, with what keys, warnings and outputs need to know of its task.
+// Sources make targets; every later stage only reads them.
+type Target struct {
+	ContainerID   string
+	ContainerName string // the Docker container name
+	Created       int64  // container creation, unix seconds
+	Started       int64  // container start, unix seconds: Docker's creation, the task metadata's StartedAt
+	Family        string // task definition family, "" outside ECS
+	Revision      string // task definition revision
+	ECSContainer  string // the container's name in the task definition
+	TaskARN       string
+	TaskID        string // last part of the task ARN
+	Cluster       string // the cluster's ARN or name, as the source gives it
+	LaunchType    string // EC2 or FARGATE, "" when the source does not say
+	Labels        map[string]string
+	Host          string // address used to reach the port
+	Port          uint16 // port used to reach it: HostPort or PrivatePort
+	HostPort      uint16 // published host port, 0 when not published
+	PrivatePort   uint16 // the container port
+	AWSVPC        bool   // of an awsvpc task: reached at the task's own address, no host port
+
+	// fromTaskMetadata: found in the task metadata, not in Docker's labels
+	// (it changes what a missing key placeholder is blamed on).
+	fromTaskMetadata bool
+}
+
+// Labels the ECS agent puts on every container it starts.
+const (
+	labelCluster       = "com.amazonaws.ecs.cluster"
+	labelFamily        = "com.amazonaws.ecs.task-definition-family"
+	labelRevision      = "com.amazonaws.ecs.task-definition-version"
+	labelContainerName = "com.amazonaws.ecs.container-name"
+	labelTaskARN       = "com.amazonaws.ecs.task-arn"
+)
+
+// ShortID is the 12-character container id docker ps shows.
+func (t Target) ShortID() string { return shortID(t.ContainerID) }
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Addr is host:port, with brackets for IPv6.
+func (t Target) Addr() string {
+	return net.JoinHostPort(t.Host, fmt.Sprint(t.Port))
+}
+
+// URL is the target's endpoint at path.
+func (t Target) URL(scheme, path string) string {
+	return scheme + "://" + t.Addr() + path
+}
+
+// identity tells targets apart across runs: a container and its port. A
+// task replaced by another (even on the same host port) is another target.
+func (t Target) identity() string {
+	return fmt.Sprintf("%s:%d", t.ContainerID, t.PrivatePort)
+}
+
+// taskID is the last part of a task ARN
+// (arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID).
+func taskID(arn string) string {
+	return arn[strings.LastIndex(arn, "/")+1:]
+}

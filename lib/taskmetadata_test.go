@@ -1,0 +1,222 @@
+package mpecsgostats
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
+)
+
+// taskMetadataStandIn starts a stand-in for the task metadata endpoint v4
+// (what ECS_CONTAINER_METADATA_URI_V4 points at in an ECS task) serving the
+// recorded answer testdata/ecs/<name>, byte for byte.
+func taskMetadataStandIn(t *testing.T, name string) *standin.Server {
+	t.Helper()
+	s, err := standin.NewTaskMetadata("127.0.0.1:0", readTestdata(t, filepath.Join("ecs", name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// ecsPlace is what tells targets apart in these tests.
+type ecsPlace struct {
+	ID, Name, Family, Revision, Container, Task, Addr string
+	HostPort                                          uint16
+	AWSVPC                                            bool
+}
+
+func ecsPlaceOf(t Target) ecsPlace {
+	return ecsPlace{shortID(t.ContainerID), t.ContainerName, t.Family, t.Revision, t.ECSContainer, t.TaskID, t.Addr(), t.HostPort, t.AWSVPC}
+}
+
+func ecsPlacesOf(ts []Target) []ecsPlace {
+	var ps []ecsPlace
+	for _, t := range ts {
+		ps = append(ps, ecsPlaceOf(t))
+	}
+	return ps
+}
+
+func TestTaskMetadataTargets(t *testing.T) {
+	// testdata/ecs/task-metadata-v4-fargate.json: task shop:12 on Fargate (awsvpc) with
+	//   web       RUNNING  8080/tcp  labels tier=front
+	//   api       RUNNING  9090/tcp  labels tier=back
+	//   statsd    RUNNING  8125/udp
+	//   migrate   STOPPED  9091/tcp
+	//   mackerel-container-agent RUNNING, no ports
+	fargateTask := "b3f8e0c2a7d94f51a6e2c4d9f1a0b7e3"
+	web := ecsPlace{"b3f8e0c2a7d9", "web", "shop", "12", "web", fargateTask, "127.0.0.1:8080", 0, true}
+	api := ecsPlace{"b3f8e0c2a7d9", "api", "shop", "12", "api", fargateTask, "127.0.0.1:9090", 0, true}
+	// task-metadata-v4-ec2-awsvpc.json: orders:7 on EC2 in awsvpc; its pause container
+	// (CNI_PAUSE, RESOURCES_PROVISIONED) is listed too.
+	orders := ecsPlace{"a9c4e2b07d16", "ecs-orders-7-orders-c2e8b4d6f0a1b3c5d701", "orders", "7", "orders", "0c5b1f8e2d7a4c93b6e1a0f9d8c7b6a5", "127.0.0.1:8080", 0, true}
+	// task-metadata-v4-ec2-bridge.json: web:3 in bridge mode, 8080 published on 0.0.0.0 and :: as 32769.
+	bridgeWeb := ecsPlace{"f1e2d3c4b5a6", "ecs-web-3-web-e8c6b0a1f2d3c4b5a601", "web", "3", "web", "7e2d9c4b1a8f4e63b5d0c9a8f7e6d5c4", "172.17.0.3:8080", 32769, false}
+
+	tests := []struct {
+		name   string
+		answer string
+		s      taskMetadataSource
+		want   []ecsPlace
+	}{
+		{"fargate: running NORMAL containers with a TCP port", "task-metadata-v4-fargate.json", taskMetadataSource{}, []ecsPlace{web, api}},
+		{"EC2 awsvpc: not the pause container", "task-metadata-v4-ec2-awsvpc.json", taskMetadataSource{}, []ecsPlace{orders}},
+		{"EC2 bridge: a port listed twice is one target, at the container's address", "task-metadata-v4-ec2-bridge.json", taskMetadataSource{}, []ecsPlace{bridgeWeb}},
+		{"--container-port", "task-metadata-v4-fargate.json", taskMetadataSource{ContainerPort: 9090}, []ecsPlace{api}},
+		{"--container-port of a UDP port", "task-metadata-v4-fargate.json", taskMetadataSource{ContainerPort: 8125}, nil},
+		{"--name regular expression", "task-metadata-v4-fargate.json", taskMetadataSource{Names: []string{"^a.i$"}}, []ecsPlace{api}},
+		{"--name with docker's leading slash", "task-metadata-v4-fargate.json", taskMetadataSource{Names: []string{"^/web"}}, []ecsPlace{web}},
+		{"--name matches the task definition's container name too", "task-metadata-v4-ec2-awsvpc.json", taskMetadataSource{Names: []string{"^orders$"}}, []ecsPlace{orders}},
+		{"--name repeated: either", "task-metadata-v4-fargate.json", taskMetadataSource{Names: []string{"^web$", "^api$"}}, []ecsPlace{web, api}},
+		{"--label KEY=VALUE", "task-metadata-v4-fargate.json", taskMetadataSource{Labels: []string{"tier=back"}}, []ecsPlace{api}},
+		{"--label KEY", "task-metadata-v4-fargate.json", taskMetadataSource{Labels: []string{"tier"}}, []ecsPlace{web, api}},
+		{"--label repeated: both", "task-metadata-v4-fargate.json", taskMetadataSource{Labels: []string{"tier", "com.amazonaws.ecs.container-name=web"}}, []ecsPlace{web}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := taskMetadataStandIn(t, tt.answer)
+			tt.s.URL, tt.s.hc = srv.URL, newHTTPClient(time.Second)
+			f, err := tt.s.discover(context.Background())
+			if err != nil || len(f.warnings) > 0 {
+				t.Fatalf("err %v, warnings %q", err, f.warnings)
+			}
+			got := f.targets
+			if !reflect.DeepEqual(ecsPlacesOf(got), tt.want) {
+				t.Errorf("targets:\n got %+v\nwant %+v", ecsPlacesOf(got), tt.want)
+			}
+			if r := srv.Requests(); len(r) != 1 || !strings.HasSuffix(r[0], "/task") {
+				t.Errorf("requests %q, want one GET of <base>/task", r)
+			}
+		})
+	}
+}
+
+// TestRunTaskMetadata runs the plugin with --source task-metadata beside a
+// stand-in for the endpoint: the default key is the container's name in the
+// task definition; --list shows the containers passed over, and why, which
+// a normal run does not warn about.
+func TestRunTaskMetadata(t *testing.T) {
+	srv := taskMetadataStandIn(t, "task-metadata-v4-fargate.json")
+	t.Setenv(envTaskMetadata, srv.URL)
+	run := runPlugin(t, "--source", "task-metadata", "--list", "--timeout", "300ms", "--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.stderr) != 0 || len(run.keys) != 5 {
+		t.Fatalf("exit %d, stderr %q, stdout %q", run.code, run.stderr, run.keys)
+	}
+	for i, want := range []string{
+		"web b3f8e0c2a7d9 shop 127.0.0.1:8080 web",
+		"api b3f8e0c2a7d9 shop 127.0.0.1:9090 api",
+		"statsd b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings)",
+		"migrate b3f8e0c2a7d9 - - - passed over: not running (STOPPED)",
+		"mackerel-container-agent b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings)",
+	} {
+		if got := strings.Join(strings.Fields(run.keys[i]), " "); !strings.HasPrefix(got, want) {
+			t.Errorf("--list line %d: %q, want it to start %q", i, got, want)
+		}
+	}
+	run = runPlugin(t, "--source", "task-metadata", "--timeout", "300ms", "--tempfile", filepath.Join(t.TempDir(), "state"))
+	for _, l := range run.stderr {
+		if !strings.Contains(l, "connection refused") { // nothing serves the recorded ports here
+			t.Errorf("warning %q in a normal run", l)
+		}
+	}
+	// --task-metadata-url overrides the variable.
+	t.Setenv(envTaskMetadata, "http://127.0.0.1:9/nothing")
+	run = runPlugin(t, "--source", "task-metadata", "--task-metadata-url", srv.URL, "--list", "--timeout", "300ms",
+		"--tempfile", filepath.Join(t.TempDir(), "state"))
+	if run.code != 0 || len(run.keys) != 5 {
+		t.Errorf("with --task-metadata-url: exit %d, stderr %q, stdout %q", run.code, run.stderr, run.keys)
+	}
+}
+
+// TestRunTaskMetadataFaults: an endpoint that is missing, down, hung, failing
+// or answering garbage ends the run with exit 1 and one line naming the URL,
+// as an unreachable Docker daemon does.
+func TestRunTaskMetadataFaults(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	tests := []struct {
+		name  string
+		fault func(s *standin.Server)
+		want  string // %s: the task URL
+	}{
+		{"down", func(s *standin.Server) { s.Close() },
+			"cannot read task metadata at %s: connection refused: the endpoint is reached only from inside an ECS task; set --task-metadata-url if it is elsewhere"},
+		{"hung", func(s *standin.Server) { s.SetFault(standin.Hang) }, "cannot read task metadata at %s: no answer within 300ms"},
+		{"500", func(s *standin.Server) { s.SetFault(standin.Status500) }, "cannot read task metadata at %s: unexpected status 500 Internal Server Error"},
+		{"garbage", func(s *standin.Server) { s.SetFault(standin.Garbage) },
+			"cannot read task metadata at %s: invalid answer: invalid character '\\x00' looking for beginning of value"},
+		{"JSON of another endpoint", nil, "cannot read task metadata at %s: no TaskARN and no Containers: not a task metadata v4 answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer := "task-metadata-v4-fargate.json"
+			if tt.fault == nil {
+				answer = "../stats.json" // a golang-stats-api-handler answer
+			}
+			srv := taskMetadataStandIn(t, answer)
+			if tt.fault != nil {
+				tt.fault(srv)
+			}
+			t.Setenv(envTaskMetadata, srv.URL)
+			run := runPlugin(t, "--source", "task-metadata", "--timeout", timeout.String(), "--tempfile", filepath.Join(t.TempDir(), "state"))
+			want := pluginName + ": " + fmt.Sprintf(tt.want, srv.URL+"/task")
+			if run.code != 1 || len(run.keys) != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
+				t.Errorf("exit %d, stdout %q, stderr %q\nwant exit 1 and %q", run.code, run.keys, run.stderr, want)
+			}
+			if run.wall > 5*timeout+2*time.Second {
+				t.Errorf("run took %s with --timeout %s", run.wall, timeout)
+			}
+		})
+	}
+
+	t.Run("no endpoint", func(t *testing.T) {
+		t.Setenv(envTaskMetadata, "")
+		run := runPlugin(t, "--source", "task-metadata", "--tempfile", filepath.Join(t.TempDir(), "state"))
+		want := pluginName + ": --source task-metadata: ECS_CONTAINER_METADATA_URI_V4 is not set and no --task-metadata-url is given; " +
+			"run the plugin in an ECS task (Fargate platform 1.4.0 or later, ECS agent 1.39.0 or later on EC2), such as from mackerel-container-agent"
+		if run.code != 1 || len(run.stderr) != 1 || run.stderr[0] != want {
+			t.Errorf("exit %d, stderr %q\nwant exit 1 and %q", run.code, run.stderr, want)
+		}
+	})
+}
+
+func TestParseOptionsSource(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv(envTaskMetadata, "http://169.254.170.2/v4/abc")
+	tests := []struct {
+		args    []string
+		key     string
+		wantErr string
+	}{
+		{nil, "{port}", ""},
+		{[]string{"--source", "task-metadata"}, "{container}", ""},
+		{[]string{"--source", "task-metadata", "--key", "{family}-{slot}"}, "{family}-{slot}", ""},
+		{[]string{"--source", "task-metadata", "--key", ""}, "", `--key "": no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'`},
+		{[]string{"--source", "task-metadata", "--docker-host", "unix:///x.sock"}, "", "--docker-host: only with --source docker"},
+		{[]string{"--source", "task-metadata", "--address", "container-ip"}, "", "--address: only with --source docker"},
+		{[]string{"--source", "task-metadata", "--host", "127.0.0.2"}, "", "--host: only with --source docker"},
+		{[]string{"--source", "task-metadata", "--ecs-agent-url", "http://127.0.0.1:51678"}, "", "--ecs-agent-url: only with --source docker"},
+		{[]string{"--task-metadata-url", "http://127.0.0.1:1/v4/x"}, "", "--task-metadata-url: only with --source task-metadata"},
+		{[]string{"--source", "task-metadata", "--name", "web["}, "", "--name \"web[\": not a regular expression: error parsing regexp: missing closing ]: `[`"},
+		{[]string{"--source", "fargate"}, "", "Invalid value `fargate' for option `--source'. Allowed values are: docker or task-metadata"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr strings.Builder
+		o, code, done := parseOptions(tt.args, &stdout, &stderr)
+		if tt.wantErr != "" {
+			if want := pluginName + ": " + tt.wantErr + "\n"; code != 2 || !done || stderr.String() != want {
+				t.Errorf("%q: exit %d, stderr %q\nwant exit 2 and %q", tt.args, code, stderr.String(), want)
+			}
+			continue
+		}
+		if done || o.Key != tt.key || string(o.keyTemplate) != tt.key {
+			t.Errorf("%q: done %v, key %q (stderr %q), want %q", tt.args, done, o.Key, stderr.String(), tt.key)
+		}
+	}
+}

@@ -22,12 +22,8 @@ import (
 // (filters label=com.amazonaws.ecs.cluster=capture, status=running).
 func loadContainers(t testing.TB, name string) []container.Summary {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cs []container.Summary
-	if err := json.Unmarshal(b, &cs); err != nil {
+	if err := json.Unmarshal(readTestdata(t, name), &cs); err != nil {
 		t.Fatal(err)
 	}
 	return cs

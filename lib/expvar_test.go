@@ -108,55 +108,29 @@ func TestParseStatsOfExpvar(t *testing.T) {
 	}
 }
 
-// TestExpvarKeysAreTheHandlers: every printed key of an expvar target is a
-// metric of the handler's, and only runtime.* is missing.
+// TestExpvarKeysAreTheHandlers: an expvar target, read twice, prints the
+// handler's keys; only runtime.* (goroutines, cgo calls) is missing.
 func TestExpvarKeysAreTheHandlers(t *testing.T) {
-	var printed, missing []string
+	values, err := parseExpvar(readTestdata(t, "expvar_app.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1795613637, 0)
+	target := Target{ContainerID: "aaa", PrivatePort: 8080}
+	_, last := rateRun(t, []result{{target: target, key: "k", values: values}}, state{}, t0)
+	lines, _ := rateRun(t, []result{{target: target, key: "k", values: values}}, last, t0.Add(time.Minute))
+	printed := map[string]bool{}
+	for _, l := range lines {
+		printed[strings.TrimPrefix(l.key, "gostats.k.")] = true
+	}
+	var missing []string
 	for _, m := range metricDefs {
-		if _, ok := expvarAppJSONValues[m.key()]; ok {
-			printed = append(printed, m.key())
-		} else {
+		if !printed[m.key()] {
 			missing = append(missing, m.key())
 		}
 	}
-	// gc_per_second and gc_pause_per_second are computed by report.
-	want := []string{"runtime.goroutine_num", "runtime.cgo_call_num", "gc.gc_per_second", "gc.gc_pause_per_second"}
-	if !slices.Equal(missing, want) {
-		t.Errorf("not parsed from expvar: %q, want %q", missing, want)
-	}
-	if len(printed)+2 != len(expvarAppJSONValues) {
-		t.Errorf("%d printed keys of %d values, want all but the 2 hidden ones", len(printed), len(expvarAppJSONValues))
-	}
-}
-
-func TestParseOptionsFormat(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "")
-	tests := []struct {
-		args               []string
-		format, path, fail string
-	}{
-		{nil, "gostats", "/stats", ""},
-		{[]string{"--format", "gostats"}, "gostats", "/stats", ""},
-		{[]string{"--format", "expvar"}, "expvar", "/debug/vars", ""},
-		{[]string{"--format=expvar", "--path", "/internal/vars"}, "expvar", "/internal/vars", ""},
-		{[]string{"-p", "/debug/vars"}, "gostats", "/debug/vars", ""},
-		{[]string{"--format", "expvar", "--path", ""}, "", "", "mackerel-plugin-ecs-gostats: --path \"\": must start with /\n"},
-		{[]string{"--format", "json"}, "", "", "mackerel-plugin-ecs-gostats: Invalid value `json' for option `--format'. Allowed values are: gostats or expvar\n"},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			o, code, done := parseOptions(tt.args, &stdout, &stderr)
-			if tt.fail != "" {
-				if code != 2 || !done || stderr.String() != tt.fail {
-					t.Errorf("code %d, done %v, stderr %q\nwant 2, true, %q", code, done, stderr.String(), tt.fail)
-				}
-				return
-			}
-			if done || o.Format != tt.format || o.Path != tt.path {
-				t.Errorf("done %v, format %q, path %q; want %q, %q (stderr %q)", done, o.Format, o.Path, tt.format, tt.path, stderr.String())
-			}
-		})
+	if want := []string{"runtime.goroutine_num", "runtime.cgo_call_num"}; !slices.Equal(missing, want) || len(printed) != len(metricDefs)-2 {
+		t.Errorf("printed %v; not printed %q, want only %q", printed, missing, want)
 	}
 }
 

@@ -176,24 +176,6 @@ func TestKeyCollisions(t *testing.T) {
 	}
 }
 
-func TestParseGraphs(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    map[string]bool
-		wantErr string
-	}{
-		{"", nil, ""},
-		{"memory,gc", map[string]bool{"memory": true, "gc": true}, ""},
-		{"memory,threads", nil, `--graphs "memory,threads": unknown graph "threads" (valid: runtime,memory,operation,heap,gc,objects,allocation)`},
-	}
-	for _, tt := range tests {
-		got, err := parseGraphs(tt.in)
-		if !reflect.DeepEqual(got, tt.want) || fmt.Sprint(err) != tt.wantErr && !(err == nil && tt.wantErr == "") {
-			t.Errorf("parseGraphs(%q) = %v, %v\nwant %v, %s", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 // TestPortKeyOnAWSVPC: the default --key {port} names no awsvpc target;
 // that is one warning a run, however many such targets, saying what to use.
 func TestPortKeyOnAWSVPC(t *testing.T) {

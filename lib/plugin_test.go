@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,84 +57,6 @@ func TestGraphLabels(t *testing.T) {
 	}
 }
 
-func TestParseOptions(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "")
-	tests := []struct {
-		name     string
-		args     []string
-		env      string
-		code     int
-		done     bool
-		stdout   string
-		stderr   string
-		validate func(t *testing.T, o options)
-	}{
-		{name: "defaults", validate: func(t *testing.T, o options) {
-			if o.DockerHost != "unix:///var/run/docker.sock" || o.Path != "/stats" || o.Scheme != "http" ||
-				o.Timeout != 5*time.Second || o.Concurrency != 128 || o.Prefix != "gostats" || o.ContainerPort != 0 {
-				t.Errorf("defaults: %+v", o)
-			}
-		}},
-		{name: "DOCKER_HOST", env: "tcp://127.0.0.1:2375", validate: func(t *testing.T, o options) {
-			if o.DockerHost != "tcp://127.0.0.1:2375" {
-				t.Errorf("DockerHost = %s", o.DockerHost)
-			}
-		}},
-		{name: "repeatable filters", args: []string{"-l", "a=b", "--label", "c", "-n", "web", "--name", "api", "-P", "8080", "-t", "2s"},
-			validate: func(t *testing.T, o options) {
-				if strings.Join(o.Labels, ",") != "a=b,c" || strings.Join(o.Names, ",") != "web,api" || o.ContainerPort != 8080 || o.Timeout != 2*time.Second {
-					t.Errorf("parsed: %+v", o)
-				}
-			}},
-		{name: "help", args: []string{"--help"}, code: 0, done: true, stdout: "Usage:\n  mackerel-plugin-ecs-gostats [OPTIONS]\n"},
-		{name: "unknown flag", args: []string{"--port", "8080"}, code: 2, done: true, stderr: "mackerel-plugin-ecs-gostats: unknown flag `port'\n"},
-		{name: "bad scheme", args: []string{"--scheme", "ftp"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: Invalid value `ftp' for option `--scheme'. Allowed values are: http or https\n"},
-		{name: "bad timeout", args: []string{"--timeout", "5"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: invalid argument for flag `-t, --timeout' (expected time.Duration): time: missing unit in duration \"5\"\n"},
-		{name: "bad prefix", args: []string{"--metric-key-prefix", "gostats.#"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: --metric-key-prefix \"gostats.#\": use letters, digits, '-', '_' and '.' only\n"},
-		{name: "zero concurrency", args: []string{"-c", "0"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: --concurrency 0: must be at least 1\n"},
-		{name: "relative path", args: []string{"--path", "stats"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: --path \"stats\": must start with /\n"},
-		{name: "stray argument", args: []string{"8080"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: unexpected argument \"8080\"\n"},
-		{name: "--network without container-ip", args: []string{"--network", "bridge"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: --network \"bridge\": only with --address container-ip\n"},
-		{name: "bad address", args: []string{"--address", "task-ip"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: Invalid value `task-ip' for option `--address'. Allowed values are: host-port or container-ip\n"},
-		{name: "key with a dot", args: []string{"--key", "{family}.{slot}"}, code: 2, done: true,
-			stderr: "mackerel-plugin-ecs-gostats: --key \"{family}.{slot}\": '.' would split the metric key; use '-' or '_'\n"},
-		{name: "stable keys", args: []string{"--key", "{family}-{slot}", "--graphs", "memory,gc", "--address", "container-ip", "--network", "ecs"},
-			validate: func(t *testing.T, o options) {
-				if o.keyTemplate != "{family}-{slot}" || len(o.graphs) != 2 || !o.graphs["memory"] || !o.graphs["gc"] ||
-					o.Address != "container-ip" || o.Network != "ecs" {
-					t.Errorf("parsed: %+v", o)
-				}
-			}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("DOCKER_HOST", tt.env)
-			var stdout, stderr bytes.Buffer
-			o, code, done := parseOptions(tt.args, &stdout, &stderr)
-			if code != tt.code || done != tt.done {
-				t.Errorf("code, done = %d, %v; want %d, %v (stderr %q)", code, done, tt.code, tt.done, stderr.String())
-			}
-			if !strings.HasPrefix(stdout.String(), tt.stdout) {
-				t.Errorf("stdout = %q, want prefix %q", stdout.String(), tt.stdout)
-			}
-			if stderr.String() != tt.stderr {
-				t.Errorf("stderr = %q\nwant %q", stderr.String(), tt.stderr)
-			}
-			if tt.validate != nil {
-				tt.validate(t, o)
-			}
-		})
-	}
-}
-
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := Run(t.Context(), []string{"--version"}, "v1.2.3", &stdout, &stderr); code != 0 {
@@ -164,4 +90,33 @@ func allValues() map[string]float64 {
 		v[m.key()] = 1
 	}
 	return v
+}
+
+// TestRunGraphs: --graphs keeps the graphs named, in the values and in the
+// graph definitions of meta mode.
+func TestRunGraphs(t *testing.T) {
+	host := fleetDocker(t, fleet(t, 1, func(int) http.Handler { return realHandler })...)
+	run := runIn(t, host, "--graphs", "memory,objects", "--no-health")
+	var graphs []string
+	for _, k := range run.keys {
+		graphs = append(graphs, strings.SplitN(k, ".", 4)[2]+"."+strings.SplitN(k, ".", 4)[3])
+	}
+	want := []string{"memory.memory_alloc", "memory.memory_sys", "memory.memory_stack", "objects.heap_objects"}
+	if run.code != 0 || len(run.stderr) != 0 || !slices.Equal(graphs, want) {
+		t.Errorf("exit %d, stderr %q, keys %q\nwant %q", run.code, run.stderr, run.keys, want)
+	}
+
+	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+	var stdout bytes.Buffer
+	if code := Run(t.Context(), []string{"--graphs", "memory,objects", "--no-health"}, "test", &stdout, io.Discard); code != 0 {
+		t.Fatalf("meta mode: exit %d", code)
+	}
+	_, body, _ := strings.Cut(stdout.String(), "\n")
+	var meta struct{ Graphs map[string]any }
+	if err := json.Unmarshal([]byte(body), &meta); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(meta.Graphs)); !slices.Equal(got, []string{"gostats.#.memory", "gostats.#.objects"}) {
+		t.Errorf("meta mode graphs %q", got)
+	}
 }

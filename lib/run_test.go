@@ -23,16 +23,6 @@ import (
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
-// recorded reads a file recorded from a real server in testdata/.
-func recorded(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // fleet starts n loopback stats endpoints, each served by handler(i), and
 // returns their ports.
 func fleet(t *testing.T, n int, handler func(i int) http.Handler) []uint16 {
@@ -51,7 +41,7 @@ func fleet(t *testing.T, n int, handler func(i int) http.Handler) []uint16 {
 // containers as the Docker client decodes them.
 func fleetContainers(t *testing.T, ports []uint16) ([]byte, []container.Summary) {
 	t.Helper()
-	body, err := standin.FleetContainers(recorded(t, "containers.json"), ports)
+	body, err := standin.FleetContainers(readTestdata(t, "containers.json"), ports)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +148,7 @@ func TestRunDaemonAnswersBadly(t *testing.T) {
 		daemon *standin.Docker
 		want   string
 	}{
-		{"500 as dockerd sends it", &standin.Docker{FaultStatus: http.StatusInternalServerError, FaultBody: recorded(t, "docker_500.json")},
+		{"500 as dockerd sends it", &standin.Docker{FaultStatus: http.StatusInternalServerError, FaultBody: readTestdata(t, "docker_500.json")},
 			"cannot list containers at %s: Error response from daemon: invalid character 'b' looking for beginning of object key string"},
 		{"garbage", &standin.Docker{Containers: []byte("\x00\x01garbage")},
 			"cannot list containers at %s: invalid character '\\x00' looking for beginning of value"},

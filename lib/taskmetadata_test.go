@@ -185,38 +185,3 @@ func TestRunTaskMetadataFaults(t *testing.T) {
 		}
 	})
 }
-
-func TestParseOptionsSource(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "")
-	t.Setenv(envTaskMetadata, "http://169.254.170.2/v4/abc")
-	tests := []struct {
-		args    []string
-		key     string
-		wantErr string
-	}{
-		{nil, "{port}", ""},
-		{[]string{"--source", "task-metadata"}, "{container}", ""},
-		{[]string{"--source", "task-metadata", "--key", "{family}-{slot}"}, "{family}-{slot}", ""},
-		{[]string{"--source", "task-metadata", "--key", ""}, "", `--key "": no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'`},
-		{[]string{"--source", "task-metadata", "--docker-host", "unix:///x.sock"}, "", "--docker-host: only with --source docker"},
-		{[]string{"--source", "task-metadata", "--address", "container-ip"}, "", "--address: only with --source docker"},
-		{[]string{"--source", "task-metadata", "--host", "127.0.0.2"}, "", "--host: only with --source docker"},
-		{[]string{"--source", "task-metadata", "--ecs-agent-url", "http://127.0.0.1:51678"}, "", "--ecs-agent-url: only with --source docker"},
-		{[]string{"--task-metadata-url", "http://127.0.0.1:1/v4/x"}, "", "--task-metadata-url: only with --source task-metadata"},
-		{[]string{"--source", "task-metadata", "--name", "web["}, "", "--name \"web[\": not a regular expression: error parsing regexp: missing closing ]: `[`"},
-		{[]string{"--source", "fargate"}, "", "Invalid value `fargate' for option `--source'. Allowed values are: docker or task-metadata"},
-	}
-	for _, tt := range tests {
-		var stdout, stderr strings.Builder
-		o, code, done := parseOptions(tt.args, &stdout, &stderr)
-		if tt.wantErr != "" {
-			if want := pluginName + ": " + tt.wantErr + "\n"; code != 2 || !done || stderr.String() != want {
-				t.Errorf("%q: exit %d, stderr %q\nwant exit 2 and %q", tt.args, code, stderr.String(), want)
-			}
-			continue
-		}
-		if done || o.Key != tt.key || string(o.keyTemplate) != tt.key {
-			t.Errorf("%q: done %v, key %q (stderr %q), want %q", tt.args, done, o.Key, stderr.String(), tt.key)
-		}
-	}
-}

@@ -1,0 +1,134 @@
+package mpecsgostats
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mackerelio/golib/pluginutil"
+)
+
+// TestParseOptions: every option check, one row a case; a row with stderr
+// is a usage error (exit 2) with exactly that line.
+func TestParseOptions(t *testing.T) {
+	t.Setenv(envTaskMetadata, "http://169.254.170.2/v4/abc")
+	type parsed struct{ source, key, format, path string }
+	tests := []struct {
+		name       string
+		args       []string
+		dockerHost string // $DOCKER_HOST
+		want       *parsed
+		stdout     string // prefix, for --help
+		stderr     string
+		validate   func(t *testing.T, o options)
+		wantDone   bool
+	}{
+		{name: "defaults", want: &parsed{"docker", "{port}", "gostats", "/stats"}, validate: func(t *testing.T, o options) {
+			if o.DockerHost != "unix:///var/run/docker.sock" || o.Scheme != "http" || o.Timeout != 5*time.Second ||
+				o.Concurrency != 128 || o.Prefix != "gostats" || o.ContainerPort != 0 || o.graphs != nil {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		{name: "DOCKER_HOST", dockerHost: "tcp://127.0.0.1:2375", validate: func(t *testing.T, o options) {
+			if o.DockerHost != "tcp://127.0.0.1:2375" {
+				t.Errorf("DockerHost = %s", o.DockerHost)
+			}
+		}},
+		{name: "repeatable filters", args: []string{"-l", "a=b", "--label", "c", "-n", "web", "--name", "api", "-P", "8080", "-t", "2s"},
+			validate: func(t *testing.T, o options) {
+				if strings.Join(o.Labels, ",") != "a=b,c" || strings.Join(o.Names, ",") != "web,api" || o.ContainerPort != 8080 || o.Timeout != 2*time.Second {
+					t.Errorf("parsed: %+v", o)
+				}
+			}},
+		{name: "stable keys", args: []string{"--key", "{family}-{slot}", "--graphs", "memory,gc", "--address", "container-ip", "--network", "ecs"},
+			want: &parsed{"docker", "{family}-{slot}", "gostats", "/stats"},
+			validate: func(t *testing.T, o options) {
+				if len(o.graphs) != 2 || !o.graphs["memory"] || !o.graphs["gc"] || o.Address != "container-ip" || o.Network != "ecs" {
+					t.Errorf("parsed: %+v", o)
+				}
+			}},
+		{name: "help", args: []string{"--help"}, wantDone: true, stdout: "Usage:\n  mackerel-plugin-ecs-gostats [OPTIONS]\n"},
+
+		// --source
+		{name: "task metadata: the key is the container", args: []string{"--source", "task-metadata"}, want: &parsed{"task-metadata", "{container}", "gostats", "/stats"}},
+		{name: "task metadata with a key", args: []string{"--source", "task-metadata", "--key", "{family}-{slot}"}, want: &parsed{"task-metadata", "{family}-{slot}", "gostats", "/stats"}},
+		{name: "an empty key", args: []string{"--source", "task-metadata", "--key", ""},
+			stderr: `--key "": no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'`},
+		{name: "--docker-host with task metadata", args: []string{"--source", "task-metadata", "--docker-host", "unix:///x.sock"}, stderr: "--docker-host: only with --source docker"},
+		{name: "--address with task metadata", args: []string{"--source", "task-metadata", "--address", "container-ip"}, stderr: "--address: only with --source docker"},
+		{name: "--host with task metadata", args: []string{"--source", "task-metadata", "--host", "127.0.0.2"}, stderr: "--host: only with --source docker"},
+		{name: "--ecs-agent-url with task metadata", args: []string{"--source", "task-metadata", "--ecs-agent-url", "http://127.0.0.1:51678"}, stderr: "--ecs-agent-url: only with --source docker"},
+		{name: "--task-metadata-url with docker", args: []string{"--task-metadata-url", "http://127.0.0.1:1/v4/x"}, stderr: "--task-metadata-url: only with --source task-metadata"},
+		{name: "--name not a regular expression", args: []string{"--source", "task-metadata", "--name", "web["},
+			stderr: "--name \"web[\": not a regular expression: error parsing regexp: missing closing ]: `[`"},
+		{name: "unknown source", args: []string{"--source", "fargate"}, stderr: "Invalid value `fargate' for option `--source'. Allowed values are: docker or task-metadata"},
+
+		// --format and --path
+		{name: "gostats", args: []string{"--format", "gostats"}, want: &parsed{"docker", "{port}", "gostats", "/stats"}},
+		{name: "expvar", args: []string{"--format", "expvar"}, want: &parsed{"docker", "{port}", "expvar", "/debug/vars"}},
+		{name: "expvar elsewhere", args: []string{"--format=expvar", "--path", "/internal/vars"}, want: &parsed{"docker", "{port}", "expvar", "/internal/vars"}},
+		{name: "gostats elsewhere", args: []string{"-p", "/debug/vars"}, want: &parsed{"docker", "{port}", "gostats", "/debug/vars"}},
+		{name: "empty path", args: []string{"--format", "expvar", "--path", ""}, stderr: "--path \"\": must start with /"},
+		{name: "relative path", args: []string{"--path", "stats"}, stderr: "--path \"stats\": must start with /"},
+		{name: "unknown format", args: []string{"--format", "json"}, stderr: "Invalid value `json' for option `--format'. Allowed values are: gostats or expvar"},
+
+		// the rest
+		{name: "unknown flag", args: []string{"--port", "8080"}, stderr: "unknown flag `port'"},
+		{name: "bad scheme", args: []string{"--scheme", "ftp"}, stderr: "Invalid value `ftp' for option `--scheme'. Allowed values are: http or https"},
+		{name: "bad timeout", args: []string{"--timeout", "5"}, stderr: "invalid argument for flag `-t, --timeout' (expected time.Duration): time: missing unit in duration \"5\""},
+		{name: "bad prefix", args: []string{"--metric-key-prefix", "gostats.#"}, stderr: "--metric-key-prefix \"gostats.#\": use letters, digits, '-', '_' and '.' only"},
+		{name: "zero concurrency", args: []string{"-c", "0"}, stderr: "--concurrency 0: must be at least 1"},
+		{name: "stray argument", args: []string{"8080"}, stderr: "unexpected argument \"8080\""},
+		{name: "--network without container-ip", args: []string{"--network", "bridge"}, stderr: "--network \"bridge\": only with --address container-ip"},
+		{name: "bad address", args: []string{"--address", "task-ip"}, stderr: "Invalid value `task-ip' for option `--address'. Allowed values are: host-port or container-ip"},
+		{name: "key with a dot", args: []string{"--key", "{family}.{slot}"}, stderr: "--key \"{family}.{slot}\": '.' would split the metric key; use '-' or '_'"},
+		{name: "unknown graph", args: []string{"--graphs", "memory,threads"},
+			stderr: `--graphs "memory,threads": unknown graph "threads" (valid: runtime,memory,operation,heap,gc,objects,allocation)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.dockerHost)
+			var stdout, stderr bytes.Buffer
+			o, code, done := parseOptions(tt.args, &stdout, &stderr)
+			if tt.stderr != "" {
+				if want := pluginName + ": " + tt.stderr + "\n"; code != 2 || !done || stderr.String() != want {
+					t.Errorf("exit %d, done %v, stderr %q\nwant exit 2 and %q", code, done, stderr.String(), want)
+				}
+				return
+			}
+			if code != 0 || done != tt.wantDone || stderr.Len() != 0 || !strings.HasPrefix(stdout.String(), tt.stdout) {
+				t.Fatalf("exit %d, done %v, stdout %q, stderr %q", code, done, stdout.String(), stderr.String())
+			}
+			if tt.want != nil {
+				got := parsed{o.Source, string(o.keyTemplate), o.format.name(), o.Path}
+				if got != *tt.want || o.Key != tt.want.key || o.Format != tt.want.format {
+					t.Errorf("parsed %+v (Key %q, Format %q), want %+v", got, o.Key, o.Format, *tt.want)
+				}
+			}
+			if tt.validate != nil {
+				tt.validate(t, o)
+			}
+		})
+	}
+}
+
+// TestTempfile: one state file per command line in the plugin work dir, so
+// two plugin blocks never share one; --tempfile names it.
+func TestTempfile(t *testing.T) {
+	t.Setenv("MACKEREL_PLUGIN_WORKDIR", t.TempDir())
+	dir := pluginutil.PluginWorkDir()
+	a := options{}.tempfile([]string{"--label", "a"})
+	b := options{}.tempfile([]string{"--label", "b"})
+	// the SHA-1 of "--label a" (sha1sum), as go-mackerel-plugin-helper names its state files
+	if want := filepath.Join(dir, "mackerel-plugin-ecs-gostats-59a59960dc48827b848226799e405e529c7ceee2"); a != want {
+		t.Errorf("tempfile %s, want %s", a, want)
+	}
+	if a == b {
+		t.Errorf("two command lines share %s", a)
+	}
+	if got := (options{Tempfile: "/var/tmp/x"}).tempfile(nil); got != "/var/tmp/x" {
+		t.Errorf("--tempfile: %s", got)
+	}
+}

@@ -23,7 +23,7 @@ func BenchmarkParseStats(b *testing.B) {
 func BenchmarkRates(b *testing.B) {
 	var results []result
 	for i := 0; i < 30; i++ {
-		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(32768 + i), values: allValues()})
+		results = append(results, result{target: target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(32768 + i), values: allValues()})
 	}
 	now := time.Unix(1795613637, 0)
 	last := rates(results, state{}, now.Add(-time.Minute))
@@ -46,7 +46,7 @@ func BenchmarkTargetsFrom(b *testing.B) {
 func BenchmarkMackerelOutput(b *testing.B) {
 	var results []result
 	for i := 0; i < 1000; i++ {
-		results = append(results, result{target: Target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(10000 + i), values: allValues()})
+		results = append(results, result{target: target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(10000 + i), values: allValues()})
 	}
 	now := time.Unix(1795613637, 0)
 	last := rates(results, state{}, now.Add(-time.Minute))

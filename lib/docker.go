@@ -248,9 +248,9 @@ func (d dockerSource) containerAddress(c container.Summary) (ip, why string) {
 }
 
 // newTarget is a target of container c from its ECS labels.
-func newTarget(c container.Summary, privatePort, hostPort uint16) Target {
+func newTarget(c container.Summary, privatePort, hostPort uint16) target {
 	arn := c.Labels[labelTaskARN]
-	return Target{
+	return target{
 		ContainerID:   c.ID,
 		ContainerName: containerName(c),
 		Created:       c.Created,

@@ -39,14 +39,14 @@ func TestTargetsFrom(t *testing.T) {
 	//   ecs-statsd-2-statsd    0.0.0.0 and [::]:32772->8080/tcp, 32768->8125/udp
 	//   ecs-api-7-api          0.0.0.0 and [::]:32771->8080/tcp, 32770->9090/tcp
 	//   ecs-web-3-web          0.0.0.0 and [::]:32769->8080/tcp
-	metrics := Target{ContainerID: "7c3d15ed6b9a", ContainerName: "ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901", Family: "metrics", Host: "127.0.0.2", HostPort: 32768, PrivatePort: 8080}
-	web := Target{ContainerID: "d6f4005db94f", ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601", Family: "web", Host: "127.0.0.1", HostPort: 32769, PrivatePort: 8080}
-	api9090 := Target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32770, PrivatePort: 9090}
-	api8080 := Target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32771, PrivatePort: 8080}
-	statsd := Target{ContainerID: "69e95580c7d3", ContainerName: "ecs-statsd-2-statsd-b1c2d3e4f5a6b7c8d901", Family: "statsd", Host: "127.0.0.1", HostPort: 32772, PrivatePort: 8080}
+	metrics := target{ContainerID: "7c3d15ed6b9a", ContainerName: "ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901", Family: "metrics", Host: "127.0.0.2", HostPort: 32768, PrivatePort: 8080}
+	web := target{ContainerID: "d6f4005db94f", ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601", Family: "web", Host: "127.0.0.1", HostPort: 32769, PrivatePort: 8080}
+	api9090 := target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32770, PrivatePort: 9090}
+	api8080 := target{ContainerID: "d01217798a9a", ContainerName: "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01", Family: "api", Host: "127.0.0.1", HostPort: 32771, PrivatePort: 8080}
+	statsd := target{ContainerID: "69e95580c7d3", ContainerName: "ecs-statsd-2-statsd-b1c2d3e4f5a6b7c8d901", Family: "statsd", Host: "127.0.0.1", HostPort: 32772, PrivatePort: 8080}
 	conflict := "host port 32768 of container ecs-admin-1-admin-d9e8f7a6b5c4d3e2f101 skipped: container ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901 publishes it too"
 
-	withHost := func(host string, ts ...Target) []Target {
+	withHost := func(host string, ts ...target) []target {
 		for i := range ts {
 			ts[i].Host = host
 		}
@@ -55,11 +55,11 @@ func TestTargetsFrom(t *testing.T) {
 	tests := []struct {
 		name     string
 		d        dockerSource
-		want     []Target
+		want     []target
 		warnings []string
 	}{
-		{"every published tcp port once", dockerSource{}, []Target{metrics, web, api9090, api8080, statsd}, []string{conflict}},
-		{"one container port", dockerSource{ContainerPort: 8080}, []Target{metrics, web, api8080, statsd}, []string{conflict}},
+		{"every published tcp port once", dockerSource{}, []target{metrics, web, api9090, api8080, statsd}, []string{conflict}},
+		{"one container port", dockerSource{ContainerPort: 8080}, []target{metrics, web, api8080, statsd}, []string{conflict}},
 		{"a port no container publishes", dockerSource{ContainerPort: 9999}, nil, nil},
 		{"--host overrides the binding", dockerSource{ContainerPort: 9090, HostAddr: "::1"}, withHost("::1", api9090), nil},
 	}
@@ -84,16 +84,16 @@ func TestTargetsFromSplitPorts(t *testing.T) {
 	split := loadContainers(t, "containers_split.json")
 	v6only := loadContainers(t, "containers_split.json")
 	v6only[0].Ports = v6only[0].Ports[1:]
-	base := Target{ContainerID: "dc7992b8d80b", ContainerName: "ecs-split-1-split-f0e1d2c3b4a5968778a1", Family: "split", PrivatePort: 8080}
-	with := func(host string, port uint16) []Target {
+	base := target{ContainerID: "dc7992b8d80b", ContainerName: "ecs-split-1-split-f0e1d2c3b4a5968778a1", Family: "split", PrivatePort: 8080}
+	with := func(host string, port uint16) []target {
 		t := base
 		t.Host, t.HostPort = host, port
-		return []Target{t}
+		return []target{t}
 	}
 	tests := []struct {
 		name       string
 		containers []container.Summary
-		want       []Target
+		want       []target
 	}{
 		{"the IPv4 binding, as docker ps | cut took it", split, with("127.0.0.1", 32926)},
 		{"published on :: only", v6only, with("::1", 32912)},
@@ -119,7 +119,7 @@ type place struct {
 
 // placesOf is what TestTargetsFrom compares; wants give HostPort and Host,
 // and in host-port mode the port dialled is the host port.
-func placesOf(ts []Target) []place {
+func placesOf(ts []target) []place {
 	var ps []place
 	for _, t := range ts {
 		if t.Port == 0 {
@@ -135,7 +135,7 @@ func placesOf(ts []Target) []place {
 func TestTargetFromLabels(t *testing.T) {
 	containers := loadContainers(t, "containers.json")
 	got := dockerSource{}.targetsFrom(containers[6:]).targets // ecs-web-3-web
-	want := []Target{{
+	want := []target{{
 		ContainerID:   containers[6].ID,
 		ContainerName: "ecs-web-3-web-e8c6b0a1f2d3c4b5a601",
 		Created:       1795613084,

@@ -55,7 +55,7 @@ func (a ecsAgent) tasksURL() string {
 // stopped) are passed over. The error, when the agent cannot be asked
 // within its timeout, is one line naming the URL and the containers it
 // costs.
-func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (targets []Target, passed []passedOver, warnings []string, err error) {
+func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (targets []target, passed []passedOver, warnings []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	var tasks agentTasks

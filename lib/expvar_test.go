@@ -116,7 +116,7 @@ func TestExpvarKeysAreTheHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1795613637, 0)
-	target := Target{ContainerID: "aaa", PrivatePort: 8080}
+	target := target{ContainerID: "aaa", PrivatePort: 8080}
 	_, last := rateRun(t, []result{{target: target, key: "k", values: values}}, state{}, t0)
 	lines, _ := rateRun(t, []result{{target: target, key: "k", values: values}}, last, t0.Add(time.Minute))
 	printed := map[string]bool{}

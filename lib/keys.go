@@ -36,7 +36,7 @@ var placeholders = []struct {
 }
 
 // missingWhy says why t has no value for the placeholder name.
-func missingWhy(t Target, name string) string {
+func missingWhy(t target, name string) string {
 	i := slices.IndexFunc(placeholders, func(p struct{ name, label, field string }) bool { return p.name == name })
 	switch p := placeholders[i]; {
 	case name == "port":
@@ -82,7 +82,7 @@ func placeholderList() string {
 func (k keyTemplate) uses(name string) bool { return strings.Contains(string(k), "{"+name+"}") }
 
 // value is a placeholder's value for t ("" when t has none).
-func value(t Target, name string) string {
+func value(t target, name string) string {
 	switch name {
 	case "port":
 		if t.HostPort == 0 {
@@ -109,7 +109,7 @@ var unsafeKeyChars = regexp.MustCompile(`[^-a-zA-Z0-9_]`)
 
 // render fills every placeholder but {slot}, which stays as written. The
 // error says which placeholder t has no value for.
-func (k keyTemplate) render(t Target) (string, error) {
+func (k keyTemplate) render(t target) (string, error) {
 	var missing error
 	out := placeholderRE.ReplaceAllStringFunc(string(k), func(ph string) string {
 		name := strings.Trim(ph, "{}")
@@ -132,7 +132,7 @@ func (k keyTemplate) render(t Target) (string, error) {
 
 // keyed is a target with its key.
 type keyed struct {
-	Target
+	target
 	key string
 }
 
@@ -143,7 +143,7 @@ type keyed struct {
 // a placeholder, and all but one of targets with the same key (the one that
 // had it at the last run, else the oldest), are skipped with a warning. It
 // returns the keyed targets in target order and the slots to remember.
-func assignKeys(tmpl keyTemplate, targets []Target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
+func assignKeys(tmpl keyTemplate, targets []target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
 	bases := make([]string, len(targets))
 	ok := make([]bool, len(targets))
 	var portless []string // awsvpc targets skipped for {port}: one warning for all
@@ -201,13 +201,13 @@ func assignKeys(tmpl keyTemplate, targets []Target, last state) (out []keyed, wa
 				t.ContainerName, t.ShortID(), t.PrivatePort, keys[i], w.ContainerName, w.ShortID(), w.PrivatePort))
 			continue
 		}
-		out = append(out, keyed{Target: t, key: keys[i]})
+		out = append(out, keyed{target: t, key: keys[i]})
 	}
 	return out, warnings, slots
 }
 
 // keeps tells whether a rather than b keeps a key lastOwner had.
-func keeps(a, b Target, lastOwner string) bool {
+func keeps(a, b target, lastOwner string) bool {
 	switch lastOwner {
 	case b.identity():
 		return false
@@ -219,10 +219,10 @@ func keeps(a, b Target, lastOwner string) bool {
 
 // numberSlots gives each member target its slot: the one it had, else the
 // lowest free number, new targets oldest first.
-func numberSlots(targets []Target, members []int, had map[string]int) map[string]int {
+func numberSlots(targets []target, members []int, had map[string]int) map[string]int {
 	slots := map[string]int{}
 	used := map[int]bool{}
-	var fresh []Target
+	var fresh []target
 	for _, i := range members {
 		t := targets[i]
 		if n := had[t.identity()]; n > 0 && !used[n] {
@@ -231,7 +231,7 @@ func numberSlots(targets []Target, members []int, had map[string]int) map[string
 			fresh = append(fresh, t)
 		}
 	}
-	slices.SortFunc(fresh, func(a, b Target) int {
+	slices.SortFunc(fresh, func(a, b target) int {
 		if older(a, b) {
 			return -1
 		}
@@ -252,7 +252,7 @@ func numberSlots(targets []Target, members []int, had map[string]int) map[string
 
 // older orders targets oldest container first, then by container id, then
 // by port.
-func older(a, b Target) bool {
+func older(a, b target) bool {
 	if a.Created != b.Created {
 		return a.Created < b.Created
 	}

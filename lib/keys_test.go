@@ -28,17 +28,17 @@ func TestParseKeyTemplate(t *testing.T) {
 }
 
 // web is a target of an ECS task of family web, in container c with port p.
-func web(c string, created int64, hostPort uint16) Target {
-	return Target{ContainerID: c + "0123456789abcdef", ContainerName: "ecs-web-3-web-" + c, Created: created,
+func web(c string, created int64, hostPort uint16) target {
+	return target{ContainerID: c + "0123456789abcdef", ContainerName: "ecs-web-3-web-" + c, Created: created,
 		Family: "web", Revision: "3", ECSContainer: "web", TaskID: "5f1d7a3c" + c,
 		HostPort: hostPort, PrivatePort: 8080}
 }
 
 func TestRenderKeys(t *testing.T) {
-	plain := Target{ContainerID: "c0ffee0123456789", ContainerName: "my.app@1", PrivatePort: 9090}
+	plain := target{ContainerID: "c0ffee0123456789", ContainerName: "my.app@1", PrivatePort: 9090}
 	tests := []struct {
 		tmpl     string
-		target   Target
+		target   target
 		want     string
 		warnings []string
 	}{
@@ -56,7 +56,7 @@ func TestRenderKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, warnings, _ := assignKeys(tmpl, []Target{tt.target}, state{})
+			got, warnings, _ := assignKeys(tmpl, []target{tt.target}, state{})
 			key := ""
 			if len(got) == 1 {
 				key = got[0].key
@@ -70,7 +70,7 @@ func TestRenderKeys(t *testing.T) {
 
 // slotRun assigns keys for targets as a run does, against the last run's
 // record, and returns key by container and the record for the next run.
-func slotRun(t *testing.T, tmpl string, targets []Target, last state) (map[string]string, state) {
+func slotRun(t *testing.T, tmpl string, targets []target, last state) (map[string]string, state) {
 	t.Helper()
 	k, err := parseKeyTemplate(tmpl)
 	if err != nil {
@@ -95,18 +95,18 @@ func TestSlotsAcrossARollingDeploy(t *testing.T) {
 	const tmpl = "{family}-{slot}"
 	steps := []struct {
 		name    string
-		targets []Target
+		targets []target
 		want    map[string]string // container -> key
 	}{
-		{"three tasks, oldest first", []Target{web("c", 30, 32771), web("a", 10, 32769), web("b", 20, 32770)},
+		{"three tasks, oldest first", []target{web("c", 30, 32771), web("a", 10, 32769), web("b", 20, 32770)},
 			map[string]string{"a": "web-1", "b": "web-2", "c": "web-3"}},
-		{"a fourth task starts", []Target{web("a", 10, 32769), web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772)},
+		{"a fourth task starts", []target{web("a", 10, 32769), web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772)},
 			map[string]string{"a": "web-1", "b": "web-2", "c": "web-3", "d": "web-4"}},
-		{"the oldest stops: the others keep their numbers", []Target{web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772)},
+		{"the oldest stops: the others keep their numbers", []target{web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772)},
 			map[string]string{"b": "web-2", "c": "web-3", "d": "web-4"}},
-		{"a new task takes the lowest free number", []Target{web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772), web("e", 50, 32773)},
+		{"a new task takes the lowest free number", []target{web("b", 20, 32770), web("c", 30, 32771), web("d", 40, 32772), web("e", 50, 32773)},
 			map[string]string{"b": "web-2", "c": "web-3", "d": "web-4", "e": "web-1"}},
-		{"two stop, two start at once: oldest first", []Target{web("e", 50, 32773), web("d", 40, 32772), web("g", 70, 32775), web("f", 60, 32774)},
+		{"two stop, two start at once: oldest first", []target{web("e", 50, 32773), web("d", 40, 32772), web("g", 70, 32775), web("f", 60, 32774)},
 			map[string]string{"d": "web-4", "e": "web-1", "f": "web-2", "g": "web-3"}},
 	}
 	var last state
@@ -125,7 +125,7 @@ func TestSlotsSameCreated(t *testing.T) {
 	b9090 := web("b", 10, 32771)
 	b9090.PrivatePort = 9090
 	tmpl, _ := parseKeyTemplate("{family}-{slot}")
-	keyed, _, _ := assignKeys(tmpl, []Target{b9090, web("b", 10, 32770), web("a", 10, 32769)}, state{})
+	keyed, _, _ := assignKeys(tmpl, []target{b9090, web("b", 10, 32770), web("a", 10, 32769)}, state{})
 	got := map[string]string{}
 	for _, k := range keyed {
 		got[k.identity()] = k.key
@@ -143,7 +143,7 @@ func TestSlotsSameCreated(t *testing.T) {
 // TestSlotsForgottenRecord: with no record (a lost state file) slots are
 // numbered afresh, oldest first.
 func TestSlotsForgottenRecord(t *testing.T) {
-	got, _ := slotRun(t, "{family}-{slot}", []Target{web("e", 50, 1), web("d", 40, 2)}, state{})
+	got, _ := slotRun(t, "{family}-{slot}", []target{web("e", 50, 1), web("d", 40, 2)}, state{})
 	if want := map[string]string{"d": "web-1", "e": "web-2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("keys %v, want %v", got, want)
 	}
@@ -152,7 +152,7 @@ func TestSlotsForgottenRecord(t *testing.T) {
 func TestKeyCollisions(t *testing.T) {
 	a, b, c := web("a", 10, 32769), web("b", 20, 32770), web("c", 5, 32771)
 	tmpl, _ := parseKeyTemplate("{family}")
-	skipped := func(loser, winner Target) string {
+	skipped := func(loser, winner target) string {
 		return fmt.Sprintf("container %s %s (port 8080) skipped: key \"web\" is taken by container %s %s (port 8080); add {slot} to --key to number them",
 			loser.ContainerName, loser.ShortID(), winner.ContainerName, winner.ShortID())
 	}
@@ -168,7 +168,7 @@ func TestKeyCollisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings, _ := assignKeys(tmpl, []Target{a, b, c}, tt.last)
+			got, warnings, _ := assignKeys(tmpl, []target{a, b, c}, tt.last)
 			if len(got) != 1 || got[0].key != "web" || got[0].ContainerID[:1] != tt.want || !reflect.DeepEqual(warnings, tt.warnings) {
 				t.Errorf("got %+v, warnings %q\nwant container %s, %q", got, warnings, tt.want, tt.warnings)
 			}
@@ -179,7 +179,7 @@ func TestKeyCollisions(t *testing.T) {
 // TestPortKeyOnAWSVPC: the default --key {port} names no awsvpc target;
 // that is one warning a run, however many such targets, saying what to use.
 func TestPortKeyOnAWSVPC(t *testing.T) {
-	var targets []Target
+	var targets []target
 	for i, name := range []string{"a", "b", "c", "d"} {
 		tg := web(name, int64(i), 0)
 		tg.AWSVPC = true

@@ -25,19 +25,14 @@ import (
 func Do(version string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, os.Args[1:], version, os.Stdout, os.Stderr)
+	return run(ctx, time.Now(), os.Args[1:], version, os.Stdout, os.Stderr)
 }
 
-// Run parses args and does one run: discover, key, scrape, compute rates,
-// write the outputs, save the state. Metric lines, graph definitions (meta
-// mode), --help, --version and --list go to stdout; warnings and errors, one
-// line each, to stderr. It returns the exit code: 0, 1 when discovery
-// failed, 2 for bad options.
-func Run(ctx context.Context, args []string, version string, stdout, stderr io.Writer) int {
-	return run(ctx, time.Now(), args, version, stdout, stderr)
-}
-
-// run is Run from start, the time the run's wall time is counted from.
+// run parses args and does one run: discover, key, scrape, compute rates,
+// write the outputs, save the state; its wall time counts from start.
+// Metric lines, graph definitions (meta mode), --help, --version and --list
+// go to stdout; warnings and errors, one line each, to stderr. It returns
+// the exit code: 0, 1 when discovery failed, 2 for bad options.
 func run(ctx context.Context, start time.Time, args []string, version string, stdout, stderr io.Writer) int {
 	opts, code, done := parseOptions(args, stdout, stderr)
 	if done {

@@ -59,7 +59,7 @@ func TestGraphLabels(t *testing.T) {
 
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := Run(t.Context(), []string{"--version"}, "v1.2.3", &stdout, &stderr); code != 0 {
+	if code := run(t.Context(), time.Now(), []string{"--version"}, "v1.2.3", &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if stdout.String() != "mackerel-plugin-ecs-gostats v1.2.3\n" {
@@ -69,9 +69,9 @@ func TestRunVersion(t *testing.T) {
 
 func TestPrintList(t *testing.T) {
 	results := []result{
-		{target: Target{ContainerID: "d6f4005db94f0123", ContainerName: "ecs-web-3-web-e8c6", Family: "web", Host: "127.0.0.1", Port: 32769, HostPort: 32769},
+		{target: target{ContainerID: "d6f4005db94f0123", ContainerName: "ecs-web-3-web-e8c6", Family: "web", Host: "127.0.0.1", Port: 32769, HostPort: 32769},
 			key: "32769", latency: 2340 * time.Microsecond, values: allValues()},
-		{target: Target{ContainerID: "d01217798a9a0123", ContainerName: "ecs-api-7-api-9a8b", Host: "127.0.0.1", Port: 32770, HostPort: 32770},
+		{target: target{ContainerID: "d01217798a9a0123", ContainerName: "ecs-api-7-api-9a8b", Host: "127.0.0.1", Port: 32770, HostPort: 32770},
 			key: "32770", cause: errors.New("unexpected status 500 Internal Server Error")},
 	}
 	var out bytes.Buffer
@@ -96,19 +96,19 @@ func allValues() map[string]float64 {
 // graph definitions of meta mode.
 func TestRunGraphs(t *testing.T) {
 	host := fleetDocker(t, fleet(t, 1, func(int) http.Handler { return realHandler })...)
-	run := runIn(t, host, "--graphs", "memory,objects", "--no-health")
+	r := runIn(t, host, "--graphs", "memory,objects", "--no-health")
 	var graphs []string
-	for _, k := range run.keys {
+	for _, k := range r.keys {
 		graphs = append(graphs, strings.SplitN(k, ".", 4)[2]+"."+strings.SplitN(k, ".", 4)[3])
 	}
 	want := []string{"memory.memory_alloc", "memory.memory_sys", "memory.memory_stack", "objects.heap_objects"}
-	if run.code != 0 || len(run.stderr) != 0 || !slices.Equal(graphs, want) {
-		t.Errorf("exit %d, stderr %q, keys %q\nwant %q", run.code, run.stderr, run.keys, want)
+	if r.code != 0 || len(r.stderr) != 0 || !slices.Equal(graphs, want) {
+		t.Errorf("exit %d, stderr %q, keys %q\nwant %q", r.code, r.stderr, r.keys, want)
 	}
 
 	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "1")
 	var stdout bytes.Buffer
-	if code := Run(t.Context(), []string{"--graphs", "memory,objects", "--no-health"}, "test", &stdout, io.Discard); code != 0 {
+	if code := run(t.Context(), time.Now(), []string{"--graphs", "memory,objects", "--no-health"}, "test", &stdout, io.Discard); code != 0 {
 		t.Fatalf("meta mode: exit %d", code)
 	}
 	_, body, _ := strings.Cut(stdout.String(), "\n")

@@ -14,14 +14,14 @@ import (
 // counterResult is a scraped target under key with one gauge and one counter.
 func counterResult(key, container string, mallocs float64) result {
 	return result{
-		target: Target{ContainerID: container, PrivatePort: 8080},
+		target: target{ContainerID: container, PrivatePort: 8080},
 		key:    key,
 		values: map[string]float64{"operation.memory_mallocs": mallocs, "memory.memory_sys": 1000},
 	}
 }
 
 func failedResult(key, container string) result {
-	return result{target: Target{ContainerID: container, PrivatePort: 8080}, key: key, cause: errors.New("down")}
+	return result{target: target{ContainerID: container, PrivatePort: 8080}, key: key, cause: errors.New("down")}
 }
 
 // lastRun is a state saved at t0 by a run that read two targets.
@@ -139,7 +139,7 @@ func TestRatesResumeAfterReplacement(t *testing.T) {
 // expvarResult is a scraped expvar target under key.
 func expvarResult(key, container string, numGC, pauseNs float64) result {
 	return result{
-		target: Target{ContainerID: container, PrivatePort: 8080},
+		target: target{ContainerID: container, PrivatePort: 8080},
 		key:    key,
 		values: map[string]float64{
 			"memory.memory_sys": 1000, "gc.gc_num": numGC,
@@ -209,7 +209,7 @@ func TestRatesGC(t *testing.T) {
 		}}, time.Minute,
 			[]result{expvarResult("32768", "aaa", 13, 3_500_000)}, []string{sys, "gostats.32768.gc.gc_num 3.000000"}},
 		{"the handler's own values are printed as sent", lastExpvarRun(t0), time.Minute,
-			[]result{{target: Target{ContainerID: "aaa", PrivatePort: 8080}, key: "32768",
+			[]result{{target: target{ContainerID: "aaa", PrivatePort: 8080}, key: "32768",
 				values: map[string]float64{"gc.gc_per_second": 0.25, "gc.gc_pause_per_second": 7.5}}},
 			[]string{"gostats.32768.gc.gc_per_second 0.250000", "gostats.32768.gc.gc_pause_per_second 7.500000"}},
 		{"a failed target prints nothing", lastExpvarRun(t0), time.Minute,

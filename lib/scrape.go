@@ -17,7 +17,7 @@ import (
 
 // result is one target's scrape: its values, or why there are none.
 type result struct {
-	target   Target
+	target   target
 	key      string             // the task part of its metric keys
 	values   map[string]float64 // as parsed: counters as read, hidden counters
 	reported map[string]float64 // as printed: gauges, and counters as rates (rates.go)
@@ -56,7 +56,7 @@ func (s scraper) scrape(ctx context.Context, targets []keyed) []result {
 			case <-ctx.Done():
 			}
 			if expired(ctx) {
-				results[i] = result{target: t.Target, key: t.key, cause: notScraped(inFlight.Load())}
+				results[i] = result{target: t.target, key: t.key, cause: notScraped(inFlight.Load())}
 				return
 			}
 			inFlight.Add(1)
@@ -86,7 +86,7 @@ func expired(ctx context.Context) bool {
 
 func (s scraper) one(ctx context.Context, t keyed) result {
 	start := time.Now()
-	r := result{target: t.Target, key: t.key}
+	r := result{target: t.target, key: t.key}
 	a, err := get(ctx, s.hc, t.URL(s.scheme, s.path), s.format.accept(), s.format.maxBodyBytes())
 	if err == nil {
 		r.values, err = s.format.parse(a.body)
@@ -109,6 +109,6 @@ func (s scraper) one(ctx context.Context, t keyed) result {
 }
 
 // scrapeError is a failed scrape's warning, naming the target.
-func (s scraper) scrapeError(t Target, err error) error {
+func (s scraper) scrapeError(t target, err error) error {
 	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(s.scheme, s.path), t.ContainerName, t.ShortID(), err)
 }

@@ -97,7 +97,7 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 	defer good.Close()
 	target := func(srv *httptest.Server, name string) keyed {
 		addr := srv.Listener.Addr().(*net.TCPAddr)
-		return keyed{Target: Target{ContainerID: name + "0123456789abcdef", ContainerName: name,
+		return keyed{target: target{ContainerID: name + "0123456789abcdef", ContainerName: name,
 			Host: addr.IP.String(), Port: uint16(addr.Port), HostPort: uint16(addr.Port)}, key: name}
 	}
 	run := func(concurrency int, targets ...keyed) []result {
@@ -148,5 +148,5 @@ func scrapeURL(t *testing.T, f format, rawURL string, timeout time.Duration) res
 	s := scraper{hc: newHTTPClient(timeout), scheme: u.Scheme, path: u.RequestURI(), format: f, timeout: timeout, concurrency: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return s.scrape(ctx, []keyed{{Target: Target{Host: u.Hostname(), Port: uint16(port)}, key: "k"}})[0]
+	return s.scrape(ctx, []keyed{{target: target{Host: u.Hostname(), Port: uint16(port)}, key: "k"}})[0]
 }

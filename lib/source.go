@@ -18,7 +18,7 @@ type source interface {
 
 // found is what a source found.
 type found struct {
-	targets  []Target
+	targets  []target
 	passed   []passedOver // containers that are no target, for --list
 	warnings []string
 	errors   int // discovery calls that failed without failing the run (the ECS agent's)

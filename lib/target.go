@@ -9,7 +9,7 @@ import (
 // Target is one stats endpoint to scrape: one TCP port of one running
 // container, with what keys, warnings and outputs need to know of its task.
 // Sources make targets; every later stage only reads them.
-type Target struct {
+type target struct {
 	ContainerID   string
 	ContainerName string // the Docker container name
 	Created       int64  // container creation, unix seconds
@@ -43,7 +43,7 @@ const (
 )
 
 // ShortID is the 12-character container id docker ps shows.
-func (t Target) ShortID() string { return shortID(t.ContainerID) }
+func (t target) ShortID() string { return shortID(t.ContainerID) }
 
 func shortID(id string) string {
 	if len(id) > 12 {
@@ -53,18 +53,18 @@ func shortID(id string) string {
 }
 
 // Addr is host:port, with brackets for IPv6.
-func (t Target) Addr() string {
+func (t target) Addr() string {
 	return net.JoinHostPort(t.Host, fmt.Sprint(t.Port))
 }
 
 // URL is the target's endpoint at path.
-func (t Target) URL(scheme, path string) string {
+func (t target) URL(scheme, path string) string {
 	return scheme + "://" + t.Addr() + path
 }
 
 // identity tells targets apart across runs: a container and its port. A
 // task replaced by another (even on the same host port) is another target.
-func (t Target) identity() string {
+func (t target) identity() string {
 	return fmt.Sprintf("%s:%d", t.ContainerID, t.PrivatePort)
 }
 

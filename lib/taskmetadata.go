@@ -157,7 +157,7 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 			started = c.StartedAt.Unix()
 		}
 		for _, p := range ports {
-			t := Target{
+			t := target{
 				ContainerID:      c.DockerId,
 				ContainerName:    name,
 				Created:          created,

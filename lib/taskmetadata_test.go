@@ -32,11 +32,11 @@ type ecsPlace struct {
 	AWSVPC                                            bool
 }
 
-func ecsPlaceOf(t Target) ecsPlace {
+func ecsPlaceOf(t target) ecsPlace {
 	return ecsPlace{shortID(t.ContainerID), t.ContainerName, t.Family, t.Revision, t.ECSContainer, t.TaskID, t.Addr(), t.HostPort, t.AWSVPC}
 }
 
-func ecsPlacesOf(ts []Target) []ecsPlace {
+func ecsPlacesOf(ts []target) []ecsPlace {
 	var ps []ecsPlace
 	for _, t := range ts {
 		ps = append(ps, ecsPlaceOf(t))

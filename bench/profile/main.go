@@ -6,10 +6,8 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -34,12 +32,15 @@ func main() {
 	if *tempfile == "" {
 		fail(fmt.Errorf("-tempfile is required"))
 	}
-	args := append([]string{"--tempfile", *tempfile}, flag.Args()...)
+	// the plugin as its main runs it: arguments from os.Args, output to
+	// os.Stdout and os.Stderr, both sent to /dev/null here
+	os.Args = append([]string{"mackerel-plugin-ecs-gostats", "--tempfile", *tempfile}, flag.Args()...)
+	os.Stderr = devnull
 
 	// The helper prints nothing when its state is less than 1 s old, so a
 	// seed run's state, left to age, is put back before every profiled run:
 	// each run then computes rates as a steady-state run does.
-	if code := mpecsgostats.Run(context.Background(), args, "bench", io.Discard, io.Discard); code != 0 {
+	if code := mpecsgostats.Do("bench"); code != 0 {
 		fail(fmt.Errorf("seed run: exit %d", code))
 	}
 	seed, err := os.ReadFile(*tempfile)
@@ -60,7 +61,7 @@ func main() {
 		if err := os.WriteFile(*tempfile, seed, 0o644); err != nil {
 			fail(err)
 		}
-		if code := mpecsgostats.Run(context.Background(), args, "bench", io.Discard, io.Discard); code != 0 {
+		if code := mpecsgostats.Do("bench"); code != 0 {
 			fail(fmt.Errorf("run %d: exit %d", i+1, code))
 		}
 	}
@@ -79,7 +80,10 @@ func main() {
 	fmt.Fprintf(stdout, "%d in-process runs: %.1f ms each\n", *runs, float64(elapsed.Milliseconds())/float64(*runs))
 }
 
+// stderr is the process's, kept when os.Stderr is sent to /dev/null.
+var stderr = os.Stderr
+
 func fail(err error) {
-	fmt.Fprintln(os.Stderr, "profile:", err)
+	fmt.Fprintln(stderr, "profile:", err)
 	os.Exit(1)
 }

@@ -132,14 +132,15 @@ func TestAWSVPCTasks(t *testing.T) {
 		}
 	})
 
+	// The ECS agent's other faults are lib's TestRunECSAgentFaults; here a
+	// hung agent, beside real tasks, costs half of --timeout and the awsvpc
+	// tasks only.
 	for _, tt := range []struct {
 		name  string
 		fault func()
 		cause string
 	}{
-		{"agent answers garbage", func() { agent.SetFault(standin.Garbage) }, "invalid answer: "},
-		{"agent hung", func() { agent.SetFault(standin.Hang) }, "no answer within 2s: the ECS agent is hung or overloaded"},
-		{"agent down", func() { agent.Close() }, "connection refused: "},
+		{"agent hung", func() { agent.SetFault(standin.Hang) }, "no answer within 1s: the ECS agent is hung or overloaded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fault()

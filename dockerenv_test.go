@@ -100,10 +100,7 @@ func needDocker(t *testing.T) {
 	t.Helper()
 	dockerOnce.Do(func() { dockerErr = startTasks() })
 	if dockerSkip != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but " + dockerSkip)
-		}
-		t.Skip(dockerSkip)
+		skipUnlessCI(t, dockerSkip)
 	}
 	if dockerErr != nil {
 		t.Fatal("integration setup: ", dockerErr)
@@ -413,4 +410,24 @@ func cleanup() error {
 		return fmt.Errorf("tests left behind %s", strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// skipUnlessCI skips t for why, or fails it when CI is set: under CI every
+// precondition must hold, since a skip there would hide the test.
+func skipUnlessCI(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI is set but " + why)
+	}
+	t.Skip(why)
+}
+
+// toolBin is the path of a tool `make test` builds and names in env.
+func toolBin(t testing.TB, env, tool string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		skipUnlessCI(t, env+" is not set; run `make test`, which builds "+tool)
+	}
+	return p
 }

@@ -161,12 +161,7 @@ func TestFargateTask(t *testing.T) {
 	})
 
 	t.Run("under mackerel-agent once", func(t *testing.T) {
-		if os.Getenv("MACKEREL_AGENT_BIN") == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("CI is set but MACKEREL_AGENT_BIN is not; run `make test`")
-			}
-			t.Skip("MACKEREL_AGENT_BIN is not set; run `make test`, which builds mackerel-agent")
-		}
+		toolBin(t, "MACKEREL_AGENT_BIN", "mackerel-agent")
 		commandJSON, _ := json.Marshal(command)
 		conf := fmt.Sprintf(`apikey = "dummy"
 apibase = "http://127.0.0.1:9"

@@ -453,13 +453,7 @@ func TestMackerelAgentOnce(t *testing.T) {
 // and returns the custom.* values it would post.
 func agentOnce(t *testing.T, example string, args ...string) map[string]float64 {
 	t.Helper()
-	agent := os.Getenv("MACKEREL_AGENT_BIN")
-	if agent == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but MACKEREL_AGENT_BIN is not; run `make test`")
-		}
-		t.Skip("MACKEREL_AGENT_BIN is not set; run `make test`, which builds mackerel-agent")
-	}
+	agent := toolBin(t, "MACKEREL_AGENT_BIN", "mackerel-agent")
 	dir := t.TempDir()
 	plugins := loadAgentConf(t, example)
 	p, ok := plugins["ecs-gostats"]
@@ -545,11 +539,7 @@ func agentCustomValues(t *testing.T, stdout []byte) map[string]float64 {
 // the docker group) against the real daemon's socket.
 func TestDaemonPermissionDenied(t *testing.T) {
 	needDocker(t)
-	// Under CI every precondition must hold: a skip there would hide the test.
-	skip := t.Skip
-	if os.Getenv("CI") != "" {
-		skip = t.Fatal
-	}
+	skip := func(why string) { skipUnlessCI(t, why) }
 	sock, ok := strings.CutPrefix(dockerHost, "unix://")
 	if !ok {
 		skip("the daemon is not on a unix socket")
@@ -636,13 +626,7 @@ func TestConcurrentRuns(t *testing.T) {
 // byte for byte; ours adds only its two new series.
 func TestKeysMatchShellLoop(t *testing.T) {
 	needDocker(t)
-	gostats := os.Getenv("GOSTATS_BIN")
-	if gostats == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but GOSTATS_BIN is not; run `make test`")
-		}
-		t.Skip("GOSTATS_BIN not set; `make test` builds mackerel-plugin-gostats v0.91.0")
-	}
+	gostats := toolBin(t, "GOSTATS_BIN", "mackerel-plugin-gostats")
 	tk := healthy[0]
 	dir := t.TempDir()
 	loop := func() map[string]float64 {

@@ -243,14 +243,7 @@ func (a *monitorsAPI) takeWrites() []apiWrite {
 // mkrBin is the mkr to test with; under CI it must be given.
 func mkrBin(t *testing.T) string {
 	t.Helper()
-	mkr := os.Getenv("MKR_BIN")
-	if mkr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but MKR_BIN is not; run `make test`, which builds mkr")
-		}
-		t.Skip("MKR_BIN is not set; run `make test`, which builds mkr")
-	}
-	return mkr
+	return toolBin(t, "MKR_BIN", "mkr")
 }
 
 // TestMkrMonitorsDiffPush runs the README's steps with the real mkr against

@@ -72,8 +72,8 @@ func loadMonitors(t *testing.T, path string) []hostMonitor {
 
 func float(v float64) *float64 { return &v }
 
-// exampleMonitors is what examples/monitors.json must hold (README's
-// Alerting section): targets failing for 3 minutes (warning) and 10 minutes
+// exampleMonitors is what examples/monitors.json must hold
+// (docs/alerting.md): targets failing for 3 minutes (warning) and 10 minutes
 // (critical), as consecutive 1-minute checks, since a duration averages; a
 // failed discovery (critical); runs near the default 5 s --timeout.
 var exampleMonitors = []struct {
@@ -246,11 +246,11 @@ func mkrBin(t *testing.T) string {
 	return toolBin(t, "MKR_BIN", "mkr")
 }
 
-// TestMkrMonitorsDiffPush runs the README's steps with the real mkr against
-// a stand-in holding one monitor of the organization already: the example
-// file alone would delete it; pulled, merged with the example, diffed and
-// pushed, it creates exactly the example's monitors, intact; a second push
-// changes nothing; an edited threshold is one PUT.
+// TestMkrMonitorsDiffPush runs the steps of docs/alerting.md with the real
+// mkr against a stand-in holding one monitor of the organization already:
+// the example file alone would delete it; pulled, merged with the example,
+// diffed and pushed, it creates exactly the example's monitors, intact; a
+// second push changes nothing; an edited threshold is one PUT.
 func TestMkrMonitorsDiffPush(t *testing.T) {
 	mkr := mkrBin(t)
 	existing := map[string]any{"id": "2cSZzK3XfmA", "type": "connectivity", "name": "connectivity", "scopes": []any{exampleRole}}
@@ -279,7 +279,7 @@ func TestMkrMonitorsDiffPush(t *testing.T) {
 		t.Errorf("diff of the example alone: %q, want %q", got, want)
 	}
 
-	// README: pull, add the example's monitors to the pulled file.
+	// docs/alerting.md: pull, add the example's monitors to the pulled file.
 	merged := filepath.Join(dir, "monitors.json")
 	run("pull", "--file-path", merged)
 	var pulled, example struct {

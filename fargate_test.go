@@ -367,6 +367,9 @@ func TestContainerAgentExamples(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.Contains(line, " passed over: ") { // the task's containers without ports
+			continue
+		}
 		if f := strings.Fields(line); len(f) >= 5 && f[0] == f[4] { // name ... key: the key is the container's name
 			got[f[0]] = f[3]
 		} else {

@@ -52,6 +52,7 @@ type dockerSource struct {
 	HostAddr      string        // --host; "": the binding's HostIP when specific, else loopback (see hostFor)
 	Address       string        // addressHostPort ("" too) or addressContainerIP
 	Network       string        // container-ip: the network whose address is used ("": the first by name)
+	OptIn         bool          // only containers with a gostats.* or CloudWatch label
 	Timeout       time.Duration // bounds each daemon call
 	agent         ecsAgent      // asked for the awsvpc tasks' addresses
 }
@@ -151,8 +152,15 @@ func (d dockerSource) targetsFrom(containers []container.Summary) found {
 			f.addContainerIPTargets(c, d)
 			continue
 		}
-		published := publishedBindings(c.Ports, d.ContainerPort)
-		if len(published) == 0 {
+		pass, published, s := labelled(c.Labels, d.OptIn, publishedBindings(c.Ports), d.ContainerPort, true)
+		switch {
+		case pass != "":
+			f.passed = append(f.passed, passedOver{name, c.ID, pass})
+			continue
+		case s.err != nil:
+			f.targets = append(f.targets, newTarget(c, s.port, 0).withSettings(s))
+			continue
+		case len(published) == 0:
 			f.passed = append(f.passed, passedOver{name, c.ID, d.noPortWhy()})
 		}
 		for _, b := range published {
@@ -161,7 +169,7 @@ func (d dockerSource) targetsFrom(containers []container.Summary) found {
 				continue
 			}
 			owner[b.hostPort] = name
-			t := newTarget(c, b.containerPort, b.hostPort)
+			t := newTarget(c, b.containerPort, b.hostPort).withSettings(s)
 			t.Host, t.Port = d.hostFor(b.hostIP), b.hostPort
 			f.targets = append(f.targets, t)
 		}
@@ -189,22 +197,27 @@ func (f *found) addContainerIPTargets(c container.Summary, d dockerSource) {
 		return
 	}
 	published := map[uint16]uint16{} // container port -> host port
-	for _, b := range publishedBindings(c.Ports, 0) {
+	for _, b := range pickBindings(publishedBindings(c.Ports), 0) {
 		published[b.containerPort] = b.hostPort
 	}
-	ports := []uint16{d.ContainerPort}
-	if d.ContainerPort == 0 {
-		ports = nil
-		for _, b := range pickBindings(dockerBindings(c.Ports), 0) {
-			ports = append(ports, b.containerPort)
-		}
+	listed := dockerBindings(c.Ports)
+	if d.ContainerPort != 0 { // reached at the container's address, listed or not
+		listed = append(listed, binding{containerPort: d.ContainerPort, tcp: true})
 	}
-	if len(ports) == 0 {
+	pass, ports, s := labelled(c.Labels, d.OptIn, listed, d.ContainerPort, false)
+	switch {
+	case pass != "":
+		f.passed = append(f.passed, passedOver{containerName(c), c.ID, pass})
+		return
+	case s.err != nil:
+		f.targets = append(f.targets, newTarget(c, s.port, 0).withSettings(s))
+		return
+	case len(ports) == 0:
 		f.passed = append(f.passed, passedOver{containerName(c), c.ID, "lists no TCP port"})
 	}
-	for _, port := range ports {
-		t := newTarget(c, port, published[port])
-		t.Host, t.Port = ip, port
+	for _, b := range ports {
+		t := newTarget(c, b.containerPort, published[b.containerPort]).withSettings(s)
+		t.Host, t.Port = ip, b.containerPort
 		f.targets = append(f.targets, t)
 	}
 }
@@ -217,12 +230,9 @@ func dockerBindings(ports []container.Port) []binding {
 	return bs
 }
 
-// publishedBindings are the published TCP ports of a container, one binding
-// each (see pickBindings).
-func publishedBindings(ports []container.Port, containerPort uint16) []binding {
-	bs := dockerBindings(ports)
-	bs = slices.DeleteFunc(bs, func(b binding) bool { return b.hostPort == 0 })
-	return pickBindings(bs, containerPort)
+// publishedBindings are the bindings of a container's published ports.
+func publishedBindings(ports []container.Port) []binding {
+	return slices.DeleteFunc(dockerBindings(ports), func(b binding) bool { return b.hostPort == 0 })
 }
 
 // containerAddress is the container's IPv4 address on --network, else on

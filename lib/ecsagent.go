@@ -17,6 +17,7 @@ import (
 type ecsAgent struct {
 	URL           string // http://127.0.0.1:51678 on an ECS container instance
 	ContainerPort uint16 // 0: every TCP port the agent lists for a container
+	OptIn         bool   // only containers with a gostats.* or CloudWatch label
 	hc            httpDoer
 	// timeout bounds the lookup, at most half of --timeout: a hung agent
 	// leaves the scrapes the other half.
@@ -110,12 +111,19 @@ func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (
 			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: the ECS agent at %s lists no awsvpc address for its task", containerName(c), shortID(c.ID), a.tasksURL()))
 			continue
 		}
-		ports := pickBindings(ecsBindings(k.ports), a.ContainerPort)
-		if len(ports) == 0 {
+		pass, ports, s := labelled(c.Labels, a.OptIn, ecsBindings(k.ports), a.ContainerPort, false)
+		switch {
+		case pass != "":
+			passed = append(passed, passedOver{containerName(c), c.ID, pass})
+			continue
+		case s.err != nil:
+			targets = append(targets, newTarget(c, s.port, 0).withSettings(s))
+			continue
+		case len(ports) == 0:
 			passed = append(passed, passedOver{containerName(c), c.ID, "the ECS agent lists no TCP port for it"})
 		}
 		for _, p := range ports {
-			t := newTarget(c, p.containerPort, 0)
+			t := newTarget(c, p.containerPort, 0).withSettings(s)
 			t.Host, t.Port, t.AWSVPC = k.addr, p.containerPort, true
 			targets = append(targets, t)
 		}

@@ -29,6 +29,10 @@ var formats = []format{
 	expvarFormat{},
 }
 
+// formatAuto is the --format that decides each target's format from its
+// answer (probe.go).
+const formatAuto = "auto"
+
 // formatNamed is the format of a --format value, or nil.
 func formatNamed(name string) format {
 	for _, f := range formats {
@@ -47,3 +51,12 @@ var (
 	// errNoMemstats: JSON with neither.
 	errNoMemstats = errors.New("no memstats in response: not expvar's /debug/vars")
 )
+
+// formatNames are the names of the formats, as --format lists them.
+func formatNames() []string {
+	var names []string
+	for _, f := range formats {
+		names = append(names, f.name())
+	}
+	return names
+}

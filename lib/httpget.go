@@ -66,10 +66,7 @@ func get(ctx context.Context, hc httpDoer, url, accept string, maxBytes int) (an
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		if loc := resp.Header.Get("Location"); loc != "" {
-			return answer{}, fmt.Errorf("unexpected status %s (redirect to %s not followed)", resp.Status, loc)
-		}
-		return answer{}, fmt.Errorf("unexpected status %s", resp.Status)
+		return answer{}, statusError{resp.Status, resp.Header.Get("Location")}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxBytes)+1))
 	if err != nil {
@@ -79,6 +76,22 @@ func get(ctx context.Context, hc httpDoer, url, accept string, maxBytes int) (an
 		return answer{}, fmt.Errorf("response body exceeds %d bytes", maxBytes)
 	}
 	return answer{body: body, contentType: resp.Header.Get("Content-Type")}, nil
+}
+
+// statusError is an answer other than 200 OK.
+type statusError struct{ status, location string }
+
+func (e statusError) Error() string {
+	if e.location != "" {
+		return fmt.Sprintf("unexpected status %s (redirect to %s not followed)", e.status, e.location)
+	}
+	return "unexpected status " + e.status
+}
+
+// isHTTPStatus tells an error of a server that answered.
+func isHTTPStatus(err error) bool {
+	var se statusError
+	return errors.As(err, &se)
 }
 
 // maxECSBodyBytes bounds an answer of the task metadata endpoint or the ECS

@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// The --list output: one line per target, with its key and whether it
-// answered, then the containers passed over and why.
+// The --list output: one line per target, with its key, whether it
+// answered, and the format and path it was read with and where each came
+// from (label, flag, default, probe); then the containers passed over and
+// why.
 
 func printList(w io.Writer, r *report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -21,10 +23,18 @@ func printList(w io.Writer, r *report) error {
 		if res.cause != nil {
 			status = "error: " + res.cause.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", res.target.ContainerName, res.target.ShortID(), family, res.target.Addr(), res.key, status)
+		addr := res.target.Addr()
+		if res.target.Port == 0 {
+			addr = "-"
+		}
+		read := "-"
+		if res.how.format != nil {
+			read = fmt.Sprintf("%s (%s) at %s (%s)", res.how.format.name(), res.how.formatFrom, res.how.path, res.how.pathFrom)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", res.target.ContainerName, res.target.ShortID(), family, addr, res.key, status, read)
 	}
 	for _, p := range r.passed {
-		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\n", p.name, shortID(p.id), p.why)
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\t\n", p.name, shortID(p.id), p.why)
 	}
 	return tw.Flush()
 }

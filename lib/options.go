@@ -32,8 +32,9 @@ type options struct {
 	ContainerPort   uint16        `short:"P" long:"container-port" value-name:"N" description:"the container port to scrape (default: every published TCP port; with --address container-ip, awsvpc tasks and --source task-metadata, every TCP port the container lists)"`
 	Host            string        `long:"host" value-name:"ADDR" description:"address to reach the mapped ports (default: the binding's HostIP when specific, else 127.0.0.1, or ::1 for a port published on :: only)"`
 	Scheme          string        `long:"scheme" default:"http" choice:"http" choice:"https" description:"scheme of the stats endpoint"`
-	Format          string        `long:"format" default:"gostats" description:"what the endpoint serves: golang-stats-api-handler's JSON (gostats) or Go's expvar (expvar)"`
-	Path            string        `short:"p" long:"path" value-name:"PATH" description:"path of the stats endpoint (default: /stats, or /debug/vars with --format expvar)"`
+	Format          string        `long:"format" default:"gostats" description:"what the endpoints serve: golang-stats-api-handler's JSON (gostats), Go's expvar (expvar), client_golang's Prometheus text (prometheus), or decided per target from its answer (auto); a container's gostats.format label wins"`
+	Path            string        `short:"p" long:"path" value-name:"PATH" description:"path of the stats endpoint (default: the format's: /stats, /debug/vars, /metrics; with --format auto, probed in that order); a container's gostats.path label wins"`
+	OptIn           bool          `long:"opt-in" description:"scrape only containers with a gostats.* label (gostats.scrape=true will do) or the CloudWatch agent's ECS_PROMETHEUS_EXPORTER_PORT label"`
 	Timeout         time.Duration `short:"t" long:"timeout" default:"5s" value-name:"DURATION" description:"one deadline for the whole run: finding the targets and every scrape (targets are scraped in parallel)"`
 	Concurrency     int           `short:"c" long:"concurrency" default:"128" value-name:"N" description:"scrapes in flight at once"`
 	Address         string        `long:"address" default:"host-port" choice:"host-port" choice:"container-ip" description:"how targets are reached: the published host port, or the container's own address and private port (needs no published port; works from inside a container with the Docker socket mounted); awsvpc tasks are reached at their task's address either way"`
@@ -46,7 +47,7 @@ type options struct {
 	List            bool          `long:"list" description:"print one line per discovered target and whether it answered, and the containers passed over and why, then exit"`
 	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
-	format      format          // parsed Format
+	format      format          // parsed Format; nil for auto
 	keyTemplate keyTemplate     // parsed Key
 	graphs      map[string]bool // parsed Graphs; nil: all
 }
@@ -58,9 +59,7 @@ var prefixPattern = regexp.MustCompile(`^[-a-zA-Z0-9_]+(\.[-a-zA-Z0-9_]+)*$`)
 func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
 	p := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
 	p.Name = pluginName
-	for _, f := range formats {
-		p.FindOptionByLongName("format").Choices = append(p.FindOptionByLongName("format").Choices, f.name())
-	}
+	p.FindOptionByLongName("format").Choices = append(formatNames(), formatAuto)
 	rest, err := p.ParseArgs(args)
 	if err != nil {
 		var ferr *flags.Error
@@ -74,10 +73,8 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	if opts.DockerHost == "" {
 		opts.DockerHost = defaultDockerHost
 	}
-	opts.format = formatNamed(opts.Format)
-	if !p.FindOptionByLongName("path").IsSet() {
-		opts.Path = opts.format.defaultPath()
-	}
+	opts.format = formatNamed(opts.Format) // nil: auto
+	pathSet := p.FindOptionByLongName("path").IsSet()
 	if !p.FindOptionByLongName("key").IsSet() {
 		opts.Key = defaultKey
 		if opts.Source == sourceTaskMetadata {
@@ -97,7 +94,7 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		err = fmt.Errorf("--timeout %s: must be positive", opts.Timeout)
 	case opts.Concurrency < 1:
 		err = fmt.Errorf("--concurrency %d: must be at least 1", opts.Concurrency)
-	case !strings.HasPrefix(opts.Path, "/"):
+	case pathSet && !strings.HasPrefix(opts.Path, "/"):
 		err = fmt.Errorf("--path %q: must start with /", opts.Path)
 	case opts.Network != "" && opts.Address != addressContainerIP:
 		err = fmt.Errorf("--network %q: only with --address container-ip", opts.Network)

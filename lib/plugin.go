@@ -67,21 +67,33 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	if err != nil {
 		r.warnings = append(r.warnings, err.Error())
 	}
-	targets, keyWarnings, slots := assignKeys(opts.keyTemplate, found.targets, last)
+	candidates, notGo, learnt := notGoYet(found.targets, last.Learnt, start) // --format auto
+	r.passed = append(r.passed, notGo...)
+	targets, keyWarnings, slots := assignKeys(opts.keyTemplate, candidates, last)
 	r.warnings = append(r.warnings, keyWarnings...)
 
-	sc := newScraper(hc, opts)
-	r.results = sc.scrape(ctx, targets)
-	for i, res := range r.results {
-		if res.cause != nil && !opts.List {
-			r.warnings = append(r.warnings, sc.scrapeError(res.target, res.cause).Error())
+	sc := newScraper(hc, opts, last.Learnt, start)
+	foundTargets := len(candidates)
+	for _, res := range sc.scrape(ctx, targets) {
+		switch {
+		case res.notGo != nil: // --format auto: not a target after all
+			foundTargets--
+			learnt[res.target.identity()] = *res.notGo
+			r.passed = append(r.passed, notGoPassed(res.target, *res.notGo, start))
+			continue
+		case res.learnt != nil:
+			learnt[res.target.identity()] = *res.learnt
 		}
-		keepGraphs(r.results[i].values, opts.graphs)
+		if res.cause != nil && !opts.List {
+			r.warnings = append(r.warnings, sc.scrapeError(res).Error())
+		}
+		keepGraphs(res.values, opts.graphs)
+		r.results = append(r.results, res)
 	}
 	r.time = time.Now()
 	next := rates(r.results, last, r.time)
-	next.Slots = slots
-	r.health = healthOf(len(found.targets), r.results, found.errors, r.time.Sub(start))
+	next.Slots, next.Learnt = slots, learnt
+	r.health = healthOf(foundTargets, r.results, found.errors, r.time.Sub(start))
 
 	writeWarnings(stderr, r.warnings)
 	if opts.List {

@@ -19,24 +19,38 @@ import (
 type result struct {
 	target   target
 	key      string             // the task part of its metric keys
+	how      how                // the format and path used
 	values   map[string]float64 // as parsed: counters as read, hidden counters
 	reported map[string]float64 // as printed: gauges, and counters as rates (rates.go)
 	cause    error              // nil when scraped; says what failed, without naming the target
 	latency  time.Duration
+	learnt   *learnt // --format auto: what to remember of the target
+	notGo    *learnt // --format auto: no probe answered with a known format; not a target
+}
+
+// how is how a target was scraped: its format and path, and where each
+// came from (label, flag, default, probe).
+type how struct {
+	format               format
+	path                 string
+	formatFrom, pathFrom string
 }
 
 // scraper asks targets for their stats.
 type scraper struct {
 	hc          *http.Client
 	scheme      string
-	path        string
-	format      format
+	path        string // --path; "": the format's, or probed
+	format      format // --format; nil: auto
 	timeout     time.Duration // named by a target that did not answer in time
 	concurrency int
+	learnt      map[string]learnt // --format auto: the last runs' findings
+	now         time.Time
 }
 
-func newScraper(hc *http.Client, opts options) scraper {
-	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, timeout: opts.Timeout, concurrency: opts.Concurrency}
+func newScraper(hc *http.Client, opts options, learnt map[string]learnt, now time.Time) scraper {
+	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, timeout: opts.Timeout,
+		concurrency: opts.Concurrency, learnt: learnt, now: now}
 }
 
 // scrape scrapes every target and returns the results in target order. A
@@ -86,29 +100,104 @@ func expired(ctx context.Context) bool {
 
 func (s scraper) one(ctx context.Context, t keyed) result {
 	start := time.Now()
-	r := result{target: t.target, key: t.key}
-	a, err := get(ctx, s.hc, t.URL(s.scheme, s.path), s.format.accept(), s.format.maxBodyBytes())
-	if err == nil {
-		r.values, err = s.format.parse(a.body)
+	r := s.target(ctx, t.target)
+	r.key, r.latency = t.key, time.Since(start)
+	return r
+}
+
+// target scrapes t: with its label's format and path, else the flags', else
+// the format's default path; with --format auto as learnt, else probed.
+func (s scraper) target(ctx context.Context, t target) result {
+	if t.bad != nil {
+		return result{target: t, cause: t.bad}
 	}
-	r.latency = time.Since(start)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is named by scrapeError
+	h := how{format: formatNamed(t.Format), formatFrom: "label", path: t.Path, pathFrom: "label"}
+	if h.format == nil {
+		h.format, h.formatFrom = s.format, "flag"
+	}
+	if h.path == "" && s.path != "" {
+		h.path, h.pathFrom = s.path, "flag"
+	}
+	if h.format != nil {
+		if h.path == "" {
+			h.path, h.pathFrom = h.format.defaultPath(), "default"
 		}
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			err = fmt.Errorf("no answer within %s", s.timeout)
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			err = errors.New("the connection closed before an answer: usually nothing listens on the container port behind the published port (the service is still starting, or listens on another port: see --container-port)")
+		return s.fetch(ctx, t, h)
+	}
+
+	l, known := s.learnt[t.identity()]
+	if known && l.Format != "" && (h.path == "" || h.path == l.Path) &&
+		(l.FailingSince == 0 || s.now.Sub(time.Unix(l.FailingSince, 0)) < reprobeAfter) {
+		h.format, h.path, h.formatFrom = formatNamed(l.Format), l.Path, "probe"
+		if h.pathFrom != "flag" && h.pathFrom != "label" {
+			h.pathFrom = "probe"
 		}
-		r.cause = err
+		r := s.fetch(ctx, t, h)
+		if r.cause != nil && l.FailingSince == 0 {
+			l.FailingSince = s.now.Unix()
+		} else if r.cause == nil {
+			l.FailingSince = 0
+		}
+		r.learnt = &l
+		return r
+	}
+	paths := probePaths()
+	if h.path != "" {
+		paths = []string{h.path}
+	}
+	r := s.probe(ctx, t, paths)
+	if r.learnt != nil {
+		r.learnt.Time = s.now.Unix()
+	}
+	if r.notGo != nil {
+		r.notGo.Time = s.now.Unix()
+	}
+	if r.cause != nil && known && l.Format != "" {
+		r.learnt = &l // still failing: probed again next run
+	}
+	if h.pathFrom == "flag" || h.pathFrom == "label" {
+		r.how.pathFrom = h.pathFrom
 	}
 	return r
 }
 
+// fetch asks t at h.path and parses the answer as h.format.
+func (s scraper) fetch(ctx context.Context, t target, h how) result {
+	r := result{target: t, how: h}
+	a, err := get(ctx, s.hc, t.URL(s.scheme, h.path), h.format.accept(), h.format.maxBodyBytes())
+	if err == nil {
+		r.values, err = h.format.parse(a.body)
+	}
+	if err != nil {
+		r.cause = s.cause(err)
+	}
+	return r
+}
+
+// cause is a failed scrape's error in a few words, without the URL.
+func (s scraper) cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is named by scrapeError
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer within %s", s.timeout)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the connection closed before an answer: usually nothing listens on the container port behind the published port (the service is still starting, or listens on another port: see --container-port)")
+	}
+	return err
+}
+
 // scrapeError is a failed scrape's warning, naming the target.
-func (s scraper) scrapeError(t target, err error) error {
-	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(s.scheme, s.path), t.ContainerName, t.ShortID(), err)
+func (s scraper) scrapeError(r result) error {
+	t := r.target
+	if t.bad != nil {
+		return fmt.Errorf("container %s %s skipped: %w", t.ContainerName, t.ShortID(), r.cause)
+	}
+	path := r.how.path
+	if path == "" {
+		path = s.path
+	}
+	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(s.scheme, path), t.ContainerName, t.ShortID(), r.cause)
 }

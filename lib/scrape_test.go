@@ -101,14 +101,14 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 			Host: addr.IP.String(), Port: uint16(addr.Port), HostPort: uint16(addr.Port)}, key: name}
 	}
 	run := func(concurrency int, targets ...keyed) []result {
-		s := scraper{hc: newHTTPClient(300 * time.Millisecond), scheme: "http", path: "/stats", format: gostatsFormat{},
-			timeout: 300 * time.Millisecond, concurrency: concurrency}
+		s := scraper{hc: newHTTPClient(time.Second), scheme: "http", path: "/stats", format: gostatsFormat{},
+			timeout: time.Second, concurrency: concurrency}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		defer cancel()
 		return s.scrape(ctx, targets)
 	}
 	hung, ok := target(hang, "hung"), target(good, "good")
-	noAnswer := "no answer within 300ms"
+	noAnswer := "no answer within 1s"
 	notScraped := "not scraped: 2 others still in flight at the deadline (see --concurrency)"
 
 	// Enough slots: hung targets cost only themselves.

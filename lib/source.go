@@ -2,6 +2,7 @@ package mpecsgostats
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,15 +33,54 @@ type passedOver struct {
 	why      string
 }
 
+// labelled applies a container's labels (labels.go) to the container ports
+// the flags select (want, 0 for all) of those listed: pass is why the
+// container is not scraped at all; else the ports to scrape, the settings to
+// give their targets, and bad, a label's bad value. A gostats.port label
+// names the one port, listed or not (awsvpc and task metadata targets need
+// no portMappings); needListed says that only a listed port can be reached
+// (published host ports).
+func labelled(labels map[string]string, optIn bool, listed []binding, want uint16, needListed bool) (pass string, ports []binding, s settings) {
+	s = labelSettings(labels)
+	if ok, why := s.selected(optIn); !ok {
+		return why, nil, s
+	}
+	if s.err != nil {
+		return "", nil, s
+	}
+	if s.port == 0 {
+		return "", pickBindings(listed, want), s
+	}
+	ports = pickBindings(listed, s.port)
+	switch {
+	case len(ports) == 0 && needListed:
+		label := labelPort
+		if _, ok := labels[labelPort]; !ok {
+			label = labelPromPort
+		}
+		s.err = fmt.Errorf("label %s=%d: the container does not publish container port %d, and targets are reached at their published host port; publish it (portMappings), or use --address container-ip",
+			label, s.port, s.port)
+	case len(ports) == 0:
+		ports = []binding{{containerPort: s.port, tcp: true}}
+	}
+	return "", ports, s
+}
+
+// withSettings gives t the label settings s.
+func (t target) withSettings(s settings) target {
+	t.Path, t.Format, t.bad = s.path, s.format, s.err
+	return t
+}
+
 // newSource is the source --source names.
 func newSource(opts options, hc *http.Client) source {
 	if opts.Source == sourceTaskMetadata {
 		return taskMetadataSource{URL: opts.TaskMetadataURL, Names: opts.Names, Labels: opts.Labels,
-			ContainerPort: opts.ContainerPort, hc: hc, timeout: opts.Timeout}
+			ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: hc, timeout: opts.Timeout}
 	}
 	return dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
-		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, Timeout: opts.Timeout,
-		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, hc: hc, timeout: opts.Timeout / 2}}
+		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: opts.Timeout,
+		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: hc, timeout: opts.Timeout / 2}}
 }
 
 // binding is one port a container lists: Docker's and the ECS APIs' shapes

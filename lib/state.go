@@ -24,6 +24,18 @@ type state struct {
 	// Slots: for each key with {slot} left unfilled, the slot of each target
 	// (Target.identity) listed at the last run.
 	Slots map[string]map[string]int `json:"slots,omitempty"`
+	// Learnt: with --format auto, what each target (target.identity)
+	// answered the probes with (probe.go).
+	Learnt map[string]learnt `json:"learnt,omitempty"`
+}
+
+// learnt is what the probes of one target found.
+type learnt struct {
+	Format       string   `json:"format,omitempty"` // "": none of the probes answered with a known format
+	Path         string   `json:"path,omitempty"`
+	Time         int64    `json:"time"`                    // unix seconds of the probe
+	FailingSince int64    `json:"failing_since,omitempty"` // an identified target's first failure since it last answered
+	Tried        []string `json:"tried,omitempty"`         // what the probes got, for --list
 }
 
 // taskState is one task key's record.

@@ -28,6 +28,12 @@ type target struct {
 	PrivatePort   uint16 // the container port
 	AWSVPC        bool   // of an awsvpc task: reached at the task's own address, no host port
 
+	// How to scrape it, from its labels (labels.go): "" for the flags'.
+	Path, Format string
+	// bad is a label's bad value: the target is reported failed with it,
+	// and never scraped.
+	bad error
+
 	// fromTaskMetadata: found in the task metadata, not in Docker's labels
 	// (it changes what a missing key placeholder is blamed on).
 	fromTaskMetadata bool

@@ -69,6 +69,7 @@ type taskMetadataSource struct {
 	Names         []string // regular expressions, as docker ps --filter name=
 	Labels        []string // KEY or KEY=VALUE, as docker ps --filter label=
 	ContainerPort uint16   // 0: every TCP port a container lists
+	OptIn         bool     // only containers with a gostats.* or CloudWatch label
 	hc            httpDoer
 	timeout       time.Duration // named by the error when the endpoint does not answer
 }
@@ -122,14 +123,19 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 			pass("filtered out by --name or --label")
 			continue
 		}
-		ports := pickBindings(ecsBindings(c.Ports), s.ContainerPort)
-		if len(ports) == 0 {
-			if s.ContainerPort != 0 {
-				pass(fmt.Sprintf("does not list container port %d (--container-port)", s.ContainerPort))
-			} else {
-				pass("lists no TCP port (no portMappings)")
-			}
+		why, ports, set := labelled(c.Labels, s.OptIn, ecsBindings(c.Ports), s.ContainerPort, false)
+		switch {
+		case why != "":
+			pass(why)
 			continue
+		case set.err == nil && len(ports) == 0 && s.ContainerPort != 0:
+			pass(fmt.Sprintf("does not list container port %d (--container-port)", s.ContainerPort))
+			continue
+		case set.err == nil && len(ports) == 0:
+			pass("lists no TCP port (no portMappings; a " + labelPort + " label names one)")
+			continue
+		case set.err != nil:
+			ports = []binding{{containerPort: set.port}}
 		}
 		host, mode := "", ""
 		for _, n := range c.Networks {
@@ -179,7 +185,7 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 			if mode != "awsvpc" && mode != "host" {
 				t.HostPort = p.hostPort // a published port; in awsvpc the agent repeats the container port
 			}
-			f.targets = append(f.targets, t)
+			f.targets = append(f.targets, t.withSettings(set))
 		}
 	}
 	return f, nil

@@ -105,7 +105,7 @@ func TestTaskMetadataTargets(t *testing.T) {
 func TestRunTaskMetadata(t *testing.T) {
 	srv := taskMetadataStandIn(t, "task-metadata-v4-fargate.json")
 	t.Setenv(envTaskMetadata, srv.URL)
-	run := runPlugin(t, "--source", "task-metadata", "--list", "--timeout", "300ms", "--tempfile", filepath.Join(t.TempDir(), "state"))
+	run := runPlugin(t, "--source", "task-metadata", "--list", "--timeout", "2s", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.stderr) != 0 || len(run.keys) != 5 {
 		t.Fatalf("exit %d, stderr %q, stdout %q", run.code, run.stderr, run.keys)
 	}
@@ -120,7 +120,7 @@ func TestRunTaskMetadata(t *testing.T) {
 			t.Errorf("--list line %d: %q, want it to start %q", i, got, want)
 		}
 	}
-	run = runPlugin(t, "--source", "task-metadata", "--timeout", "300ms", "--tempfile", filepath.Join(t.TempDir(), "state"))
+	run = runPlugin(t, "--source", "task-metadata", "--timeout", "2s", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	for _, l := range run.stderr {
 		if !strings.Contains(l, "connection refused") { // nothing serves the recorded ports here
 			t.Errorf("warning %q in a normal run", l)
@@ -128,7 +128,7 @@ func TestRunTaskMetadata(t *testing.T) {
 	}
 	// --task-metadata-url overrides the variable.
 	t.Setenv(envTaskMetadata, "http://127.0.0.1:9/nothing")
-	run = runPlugin(t, "--source", "task-metadata", "--task-metadata-url", srv.URL, "--list", "--timeout", "300ms",
+	run = runPlugin(t, "--source", "task-metadata", "--task-metadata-url", srv.URL, "--list", "--timeout", "2s",
 		"--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.keys) != 5 {
 		t.Errorf("with --task-metadata-url: exit %d, stderr %q, stdout %q", run.code, run.stderr, run.keys)

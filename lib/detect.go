@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"mime"
+	"slices"
 )
 
 // formatPrometheus is the --format of a client_golang /metrics answer
@@ -36,36 +37,42 @@ func detectFormat(contentType string, body []byte) string {
 
 // detectJSON reads the top-level keys of a JSON object: formatExpvar at a
 // "memstats" key whose value is an object, else formatGostats when one of
-// them is a field of golang-stats-api-handler's. Values are skipped token
-// by token. JSON that breaks off is judged on the keys before the break.
+// them is a field of golang-stats-api-handler's (at the first of them when
+// "memstats" is nowhere in body). Values are skipped whole, unread. JSON
+// that breaks off is judged on the keys before the break.
 func detectJSON(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""
 	}
 	handler := false
+	var skipped json.RawMessage // reused: only the decoder's scan of a value, not its value, is needed
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			break
 		}
 		key, _ := tok.(string)
-		tok, err = dec.Token()
-		if err != nil {
-			break
-		}
-		if key == "memstats" && tok == json.Delim('{') {
-			return formatExpvar
-		}
-		if !handler {
-			for _, m := range metricDefs {
-				if m.name == key {
-					handler = true
-					break
-				}
+		if key == "memstats" {
+			tok, err := dec.Token()
+			if err != nil {
+				break
 			}
+			if tok == json.Delim('{') {
+				return formatExpvar
+			}
+			if skipJSONValue(dec, tok) != nil {
+				break
+			}
+			continue
 		}
-		if skipJSONValue(dec, tok) != nil {
+		if !handler && slices.ContainsFunc(metricDefs, func(m metricDef) bool { return m.name == key }) {
+			if !bytes.Contains(body, []byte(`"memstats"`)) {
+				return formatGostats // and no expvar further on
+			}
+			handler = true
+		}
+		if dec.Decode(&skipped) != nil {
 			break
 		}
 	}

@@ -22,7 +22,8 @@
 #       arn:aws:ecs:ap-northeast-1:123456789012:task/C/ID; ID defaults to 32
 #       random hex digits: give the containers of one task the same ID).
 #       MODE is the app's STATSAPP_MODE: ok (default), badjson, hang, error,
-#       redirect, big, expvar, expvar-app (see testdata/statsapp). SPEC is docker run's -p for container port 8080
+#       redirect, big, expvar, expvar-app, prometheus, prometheus-app (see
+#       testdata/statsapp). SPEC is docker run's -p for container port 8080
 #       (default 8080: a dynamic host port, as hostPort 0 in a task
 #       definition); --publish none publishes nothing. DOCKER_RUN_ARGS go to
 #       docker run as they are (e.g. --network container:<id> for a

@@ -12,6 +12,13 @@
 //	expvar-app  expvar as a service using it serves it: application
 //	          variables too (a counter of requests to /, a published func),
 //	          and GET /gc runs a garbage collection
+//	prometheus  no /stats: only github.com/prometheus/client_golang's
+//	          promhttp.Handler() at /metrics (the default registry: the Go
+//	          runtime and process collectors)
+//	prometheus-app  prometheus as a service using it serves it: its own
+//	          series too (statsapp_requests_total by method and code, the
+//	          statsapp_request_duration_seconds histogram), and GET /gc runs
+//	          a garbage collection
 package main
 
 import (
@@ -21,8 +28,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	stats_api "github.com/fukata/golang-stats-api-handler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -53,6 +64,11 @@ func main() {
 			runtime.GC()
 			w.Write([]byte("gc\n"))
 		})
+	case "prometheus":
+		mux.Handle("/metrics", promhttp.Handler())
+	case "prometheus-app":
+		mux.Handle("/metrics", promhttp.Handler())
+		requests = prometheusApp(mux)
 	default:
 		mux.HandleFunc("/stats", handler(mode))
 	}
@@ -61,6 +77,38 @@ func main() {
 		w.Write([]byte("statsapp\n"))
 	})
 	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+// prometheusApp registers a service's own series in the default registry, as
+// a service instrumented with client_golang does, and GET /gc; it returns
+// what counts a request to /.
+func prometheusApp(mux *http.ServeMux) func() {
+	reqs := promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "statsapp_requests_total",
+		Help: "Requests to /, by method and code.",
+	}, []string{"method", "code"})
+	dur := promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "statsapp_request_duration_seconds",
+		Help:    "Time to answer a request to /.",
+		Buckets: []float64{0.001, 0.01, 0.1, 1},
+	})
+	promauto.NewGauge(prometheus.GaugeOpts{
+		Name:        "statsapp_build_info",
+		Help:        "The build, as a constant 1 with labels.",
+		ConstLabels: prometheus.Labels{"version": "1.4.2"},
+	}).Set(1)
+	// Counted ahead so a fresh process's capture has the series.
+	reqs.WithLabelValues("GET", "200")
+	reqs.WithLabelValues("POST", "405")
+	mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
+		runtime.GC()
+		w.Write([]byte("gc\n"))
+	})
+	return func() {
+		start := time.Now()
+		reqs.WithLabelValues("GET", "200").Inc()
+		dur.Observe(time.Since(start).Seconds())
+	}
 }
 
 func handler(mode string) http.HandlerFunc {

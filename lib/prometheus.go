@@ -1,0 +1,296 @@
+package mpecsgostats
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// A Go service instrumented with github.com/prometheus/client_golang
+// (/metrics, --format prometheus): its default registry carries the Go
+// runtime collector, whose go_* series are read here under the handler's
+// metric keys. client_golang has no cgo call count, and no pointer lookups
+// since 1.20, so a target read this way has no runtime.cgo_call_num or
+// operation.memory_lookups; gc_per_second and gc_pause_per_second are
+// computed between two runs from the hidden counters, as for expvar. Only
+// the Prometheus text format (version 0.0.4) is read: prometheusAccept asks
+// for it.
+
+// maxPrometheusBodyBytes bounds a /metrics answer. client_golang's default
+// registry alone is about 9 KiB, but the answer also carries every series of
+// the service's own (one line each, a histogram a line per bucket): a
+// service with 10,000 series answers about 1 MiB, and large ones several.
+// 4 MiB lets those through while still bounding what a run holds in bodies
+// at this times --concurrency; the go_* series of a larger answer are not
+// worth reading it.
+const maxPrometheusBodyBytes = 4 << 20
+
+// prometheusAccept is the Accept header of a /metrics request: the text
+// format 0.0.4, which every client_golang version serves. promhttp
+// negotiates: asked for nothing in particular it answers text, but a
+// handler with EnableOpenMetrics answers OpenMetrics to a request that
+// prefers it, and any handler answers protobuf to one that asks for it.
+// */* at a low weight keeps a server that negotiates strictly from
+// answering 406.
+const prometheusAccept = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+
+var (
+	// errNoGoSeries: text without one go_* series of the runtime collector.
+	errNoGoSeries = errors.New("no go_* series: not a Go service's client_golang /metrics")
+	// errGostatsNotPrometheus: a golang-stats-api-handler answer read with --format prometheus.
+	errGostatsNotPrometheus = errors.New("this is golang-stats-api-handler, not Prometheus text: use --format gostats")
+	// errExpvarNotPrometheus: a /debug/vars answer read with --format prometheus.
+	errExpvarNotPrometheus = errors.New("this is expvar's /debug/vars, not Prometheus text: use --format expvar")
+	// errBinary: an answer that fails as text and is not text.
+	errBinary = errors.New("invalid Prometheus text: binary, not text (protobuf? gzip?)")
+)
+
+// prometheusSeries maps each "<graph>.<metric>" key read from a gauge or a
+// counter to the client_golang series of the same runtime.MemStats field.
+// Counters are sent as they are: rates are computed elsewhere. The gc keys
+// come from the go_gc_duration_seconds summary (see gcValues).
+var prometheusSeries = []struct{ key, name string }{
+	{"runtime.goroutine_num", "go_goroutines"},
+	{"memory.memory_alloc", "go_memstats_alloc_bytes"},
+	{"memory.memory_sys", "go_memstats_sys_bytes"},
+	{"memory.memory_stack", "go_memstats_stack_inuse_bytes"},
+	{"operation.memory_mallocs", "go_memstats_mallocs_total"},
+	{"operation.memory_frees", "go_memstats_frees_total"},
+	{"heap.heap_sys", "go_memstats_heap_sys_bytes"},
+	{"heap.heap_idle", "go_memstats_heap_idle_bytes"},
+	{"heap.heap_inuse", "go_memstats_heap_inuse_bytes"},
+	{"heap.heap_released", "go_memstats_heap_released_bytes"},
+	{"objects.heap_objects", "go_memstats_heap_objects"},
+	{"allocation.memory_total_alloc", "go_memstats_alloc_bytes_total"},
+}
+
+// gcSeries is the summary of stop-the-world pauses: its count is the
+// number of collections, its sum their pauses in seconds.
+const gcSeries = "go_gc_duration_seconds"
+
+// parsePrometheus reads one Prometheus text answer into "<graph>.<metric>"
+// values and the hidden gc counters. Only the go_* lines go to the parser
+// (see goLines), so the service's own series, however many, cost a scan of
+// their lines and are never returned. A series the answer lacks is left
+// out, as is one with more than one sample (labels telling several apart)
+// or a value that is not finite. JSON of golang-stats-api-handler or
+// expvar names the --format to use; text the parser rejects, or text
+// without go_* series, is an error.
+func parsePrometheus(body []byte) (map[string]float64, error) {
+	if first := firstNonSpace(body); first == '{' || first == '[' {
+		switch detectFormat("", body) {
+		case formatGostats:
+			return nil, errGostatsNotPrometheus
+		case formatExpvar:
+			return nil, errExpvarNotPrometheus
+		}
+		if json.Valid(body) {
+			return nil, errors.New("invalid Prometheus text: a JSON document")
+		}
+	}
+	if isOpenMetrics(body) {
+		return nil, errors.New("invalid Prometheus text: OpenMetrics (ends in # EOF), which is not read: the target ignored Accept: " + prometheusAccept)
+	}
+	text, lines := goLines(body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		if isBinary(body) {
+			return nil, errBinary
+		}
+		return nil, prometheusError(err, lines)
+	}
+	values := make(map[string]float64, len(prometheusSeries)+3)
+	for _, s := range prometheusSeries {
+		if v, ok := sampleValue(families[s.name]); ok {
+			values[s.key] = v
+		}
+	}
+	if num, pause, ok := gcValues(families); ok {
+		values["gc.gc_num"] = num
+		values[hiddenNumGC] = num
+		values[hiddenPauseTotal] = pause
+	}
+	if len(values) == 0 {
+		if isBinary(body) {
+			return nil, errBinary
+		}
+		if err := checkFirstLine(body); err != nil {
+			return nil, err
+		}
+		return nil, errNoGoSeries
+	}
+	return values, nil
+}
+
+// goLines is body with only the lines the parser needs: # HELP and # TYPE
+// of go_* families and go_* samples; comments, blank lines and every other
+// series are dropped. A last line without its newline is kept whatever it
+// is, so that a truncated answer is an error as the parser reports it.
+// lines[i] is the line in body of the text's line i+1.
+func goLines(body []byte) (text []byte, lines []int) {
+	var buf bytes.Buffer
+	for n, rest := 1, body; len(rest) > 0; n++ {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if isGoLine(line) || len(rest) == 0 && line[len(line)-1] != '\n' {
+			buf.Write(line)
+			lines = append(lines, n)
+		}
+	}
+	return buf.Bytes(), lines
+}
+
+// isGoLine tells whether one line of the text format is a sample of a go_*
+// series, or its family's # HELP or # TYPE. A sample's name comes first,
+// or first quoted in the braces (names beyond the legacy characters).
+func isGoLine(line []byte) bool {
+	line = bytes.TrimLeft(line, " \t")
+	if len(line) > 0 && line[0] == '#' {
+		line = bytes.TrimLeft(line[1:], " \t")
+		if !bytes.HasPrefix(line, []byte("HELP")) && !bytes.HasPrefix(line, []byte("TYPE")) {
+			return false
+		}
+		line = bytes.TrimLeft(line[4:], " \t")
+		line = bytes.TrimPrefix(line, []byte(`"`))
+		return bytes.HasPrefix(line, []byte("go_"))
+	}
+	return bytes.HasPrefix(line, []byte("go_")) || bytes.HasPrefix(line, []byte(`{"go_`))
+}
+
+// prometheusError is a parser error on text made by goLines, with the
+// line number of body.
+func prometheusError(err error, lines []int) error {
+	var pe expfmt.ParseError
+	if errors.As(err, &pe) && len(lines) > 0 {
+		line := lines[len(lines)-1]
+		if pe.Line >= 1 && pe.Line <= len(lines) {
+			line = lines[pe.Line-1]
+		}
+		return fmt.Errorf("invalid Prometheus text: line %d: %s", line, truncate(pe.Msg, 120))
+	}
+	return fmt.Errorf("invalid Prometheus text: %w", err)
+}
+
+// checkFirstLine is an error when the first line of body that is not
+// blank is not one of the text format, as the parser reads it: body is
+// some other answer (an HTML page, a protobuf message) rather than text
+// without go_* series.
+func checkFirstLine(body []byte) error {
+	rest := body
+	for n := 1; len(rest) > 0; n++ {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if len(bytes.Trim(line, " \t\n")) == 0 {
+			continue
+		}
+		if line[len(line)-1] != '\n' {
+			line = append(line[:len(line):len(line)], '\n')
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		if _, err := parser.TextToMetricFamilies(bytes.NewReader(line)); err != nil {
+			return prometheusError(err, []int{n})
+		}
+		return nil
+	}
+	return nil
+}
+
+// sampleValue is the value of a gauge, counter or untyped family of one
+// sample, when it is finite.
+func sampleValue(mf *dto.MetricFamily) (float64, bool) {
+	if len(mf.GetMetric()) != 1 {
+		return 0, false
+	}
+	m := mf.GetMetric()[0]
+	var v float64
+	switch {
+	case m.Gauge != nil:
+		v = m.Gauge.GetValue()
+	case m.Counter != nil:
+		v = m.Counter.GetValue()
+	case m.Untyped != nil:
+		v = m.Untyped.GetValue()
+	default:
+		return 0, false
+	}
+	return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+}
+
+// gcValues are the number of collections and their total pause in
+// nanoseconds, from the go_gc_duration_seconds summary (a histogram from
+// other instrumentation, or its _count and _sum as untyped series where
+// the answer has no # TYPE line).
+func gcValues(families map[string]*dto.MetricFamily) (num, pauseNs float64, ok bool) {
+	if mf := families[gcSeries]; len(mf.GetMetric()) == 1 {
+		m := mf.GetMetric()[0]
+		switch {
+		case m.Summary != nil:
+			num, ok = float64(m.Summary.GetSampleCount()), true
+			pauseNs = m.Summary.GetSampleSum()
+		case m.Histogram != nil:
+			num, ok = float64(m.Histogram.GetSampleCount()), true
+			if m.Histogram.SampleCountFloat != nil {
+				num = m.Histogram.GetSampleCountFloat()
+			}
+			pauseNs = m.Histogram.GetSampleSum()
+		}
+	} else if c, okCount := sampleValue(families[gcSeries+"_count"]); okCount {
+		if s, okSum := sampleValue(families[gcSeries+"_sum"]); okSum {
+			num, pauseNs, ok = c, s, true
+		}
+	}
+	pauseNs = math.Round(pauseNs * 1e9)
+	if !ok || math.IsNaN(num) || math.IsInf(num, 0) || math.IsNaN(pauseNs) || math.IsInf(pauseNs, 0) {
+		return 0, 0, false
+	}
+	return num, pauseNs, true
+}
+
+// isBinary tells whether the first 512 bytes of body have a control
+// character that text has not: a protobuf answer (which promhttp sends to
+// whoever asks for it) or a compressed one. It only explains a failure:
+// a label value may hold such a character.
+func isBinary(body []byte) bool {
+	for _, c := range body[:min(len(body), 512)] {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// isOpenMetrics tells whether body ends as OpenMetrics text does, in a
+// "# EOF" line. The text format has no such end, and its parser cannot read
+// OpenMetrics: client_golang names a counter's family without _total
+// there, which makes it a second family of go_memstats_alloc_bytes.
+func isOpenMetrics(body []byte) bool {
+	body = bytes.TrimRight(body, " \t\r\n")
+	i := bytes.LastIndexByte(body, '\n')
+	return bytes.Equal(bytes.TrimSpace(body[i+1:]), []byte("# EOF"))
+}
+
+// firstNonSpace is the first byte of body that is not JSON white space, or
+// 0.
+func firstNonSpace(body []byte) byte {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}

@@ -7,10 +7,6 @@ import (
 	"slices"
 )
 
-// formatPrometheus is the --format of a client_golang /metrics answer
-// (see prometheus.go).
-const formatPrometheus = "prometheus"
-
 // detectFormat tells which --format reads an answer, from its Content-Type
 // and body: formatGostats for golang-stats-api-handler's JSON (an object
 // with fields of metricDefs), formatExpvar for expvar's /debug/vars (an

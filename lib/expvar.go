@@ -16,7 +16,7 @@ import (
 
 type expvarFormat struct{}
 
-func (expvarFormat) name() string        { return "expvar" }
+func (expvarFormat) name() string        { return formatExpvar }
 func (expvarFormat) defaultPath() string { return "/debug/vars" }
 func (expvarFormat) accept() string      { return "application/json" }
 func (expvarFormat) maxBodyBytes() int   { return maxJSONBodyBytes }

@@ -23,11 +23,20 @@ type format interface {
 	parse(body []byte) (map[string]float64, error)
 }
 
-// formats are the --format values, the default first.
+// formats are the --format values, the default first, in the order
+// --format auto probes their default paths.
 var formats = []format{
 	gostatsFormat{},
+	prometheusFormat{},
 	expvarFormat{},
 }
+
+// The names of the formats.
+const (
+	formatGostats    = "gostats"
+	formatExpvar     = "expvar"
+	formatPrometheus = "prometheus"
+)
 
 // formatAuto is the --format that decides each target's format from its
 // answer (probe.go).

@@ -11,7 +11,7 @@ import (
 
 type gostatsFormat struct{}
 
-func (gostatsFormat) name() string        { return "gostats" }
+func (gostatsFormat) name() string        { return formatGostats }
 func (gostatsFormat) defaultPath() string { return "/stats" }
 func (gostatsFormat) accept() string      { return "application/json" }
 

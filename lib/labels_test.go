@@ -30,7 +30,7 @@ func TestLabelSettings(t *testing.T) {
 		{"port not a number", map[string]string{"gostats.port": "http"}, settings{}, `label gostats.port="http": not a port number; set it to the container port that serves the stats, such as 8080`},
 		{"port out of range", map[string]string{"gostats.port": "70000"}, settings{}, `label gostats.port="70000": not a port number; set it to the container port that serves the stats, such as 8080`},
 		{"CloudWatch port 0", map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "0"}, settings{}, `label ECS_PROMETHEUS_EXPORTER_PORT="0": not a port number; set it to the container port that serves the stats, such as 8080`},
-		{"unknown format", map[string]string{"gostats.format": "json"}, settings{}, `label gostats.format="json": unknown format; use one of gostats, expvar, prometheus`},
+		{"unknown format", map[string]string{"gostats.format": "json"}, settings{}, `label gostats.format="json": unknown format; use one of gostats, prometheus, expvar`},
 		{"path without /", map[string]string{"gostats.path": "metrics"}, settings{}, `label gostats.path="metrics": a path starts with /, such as /metrics`},
 		{"scrape neither true nor false", map[string]string{"gostats.scrape": "no"}, settings{}, `label gostats.scrape="no": use true or false`},
 	}
@@ -86,7 +86,7 @@ func TestLabelledDockerTargets(t *testing.T) {
 		{"gostats.port not published, container-ip", dockerSource{Address: addressContainerIP}, with(map[string]string{"gostats.port": "6060"}),
 			[]got{{"172.17.0.3:6060", "", "", ""}}, ""},
 		{"a bad label", dockerSource{}, with(map[string]string{"gostats.format": "json"}),
-			[]got{{"-", "", "json", `label gostats.format="json": unknown format; use one of gostats, expvar, prometheus`}}, ""},
+			[]got{{"-", "", "json", `label gostats.format="json": unknown format; use one of gostats, prometheus, expvar`}}, ""},
 		{"opted out", dockerSource{}, with(map[string]string{"gostats.scrape": "false"}), nil, "opted out (label gostats.scrape=false)"},
 		{"--opt-in, no label", dockerSource{OptIn: true}, with(nil), nil, "not opted in (--opt-in: no gostats.* or ECS_PROMETHEUS_EXPORTER_PORT label)"},
 		{"--opt-in, CloudWatch label", dockerSource{OptIn: true}, with(map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "8080"}),

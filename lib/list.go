@@ -34,7 +34,7 @@ func printList(w io.Writer, r *report) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", res.target.ContainerName, res.target.ShortID(), family, addr, res.key, status, read)
 	}
 	for _, p := range r.passed {
-		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\t\n", p.name, shortID(p.id), p.why)
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\n", p.name, shortID(p.id), p.why)
 	}
 	return tw.Flush()
 }

@@ -14,7 +14,7 @@ import (
 // is a usage error (exit 2) with exactly that line.
 func TestParseOptions(t *testing.T) {
 	t.Setenv(envTaskMetadata, "http://169.254.170.2/v4/abc")
-	type parsed struct{ source, key, format, path string }
+	type parsed struct{ source, key, format, path string } // path: "" when not given (the format's default, or probed)
 	tests := []struct {
 		name       string
 		args       []string
@@ -25,7 +25,7 @@ func TestParseOptions(t *testing.T) {
 		validate   func(t *testing.T, o options)
 		wantDone   bool
 	}{
-		{name: "defaults", want: &parsed{"docker", "{port}", "gostats", "/stats"}, validate: func(t *testing.T, o options) {
+		{name: "defaults", want: &parsed{"docker", "{port}", "gostats", ""}, validate: func(t *testing.T, o options) {
 			if o.DockerHost != "unix:///var/run/docker.sock" || o.Scheme != "http" || o.Timeout != 5*time.Second ||
 				o.Concurrency != 128 || o.Prefix != "gostats" || o.ContainerPort != 0 || o.graphs != nil {
 				t.Errorf("defaults: %+v", o)
@@ -43,7 +43,7 @@ func TestParseOptions(t *testing.T) {
 				}
 			}},
 		{name: "stable keys", args: []string{"--key", "{family}-{slot}", "--graphs", "memory,gc", "--address", "container-ip", "--network", "ecs"},
-			want: &parsed{"docker", "{family}-{slot}", "gostats", "/stats"},
+			want: &parsed{"docker", "{family}-{slot}", "gostats", ""},
 			validate: func(t *testing.T, o options) {
 				if len(o.graphs) != 2 || !o.graphs["memory"] || !o.graphs["gc"] || o.Address != "container-ip" || o.Network != "ecs" {
 					t.Errorf("parsed: %+v", o)
@@ -52,8 +52,8 @@ func TestParseOptions(t *testing.T) {
 		{name: "help", args: []string{"--help"}, wantDone: true, stdout: "Usage:\n  mackerel-plugin-ecs-gostats [OPTIONS]\n"},
 
 		// --source
-		{name: "task metadata: the key is the container", args: []string{"--source", "task-metadata"}, want: &parsed{"task-metadata", "{container}", "gostats", "/stats"}},
-		{name: "task metadata with a key", args: []string{"--source", "task-metadata", "--key", "{family}-{slot}"}, want: &parsed{"task-metadata", "{family}-{slot}", "gostats", "/stats"}},
+		{name: "task metadata: the key is the container", args: []string{"--source", "task-metadata"}, want: &parsed{"task-metadata", "{container}", "gostats", ""}},
+		{name: "task metadata with a key", args: []string{"--source", "task-metadata", "--key", "{family}-{slot}"}, want: &parsed{"task-metadata", "{family}-{slot}", "gostats", ""}},
 		{name: "an empty key", args: []string{"--source", "task-metadata", "--key", ""},
 			stderr: `--key "": no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'`},
 		{name: "--docker-host with task metadata", args: []string{"--source", "task-metadata", "--docker-host", "unix:///x.sock"}, stderr: "--docker-host: only with --source docker"},
@@ -66,13 +66,19 @@ func TestParseOptions(t *testing.T) {
 		{name: "unknown source", args: []string{"--source", "fargate"}, stderr: "Invalid value `fargate' for option `--source'. Allowed values are: docker or task-metadata"},
 
 		// --format and --path
-		{name: "gostats", args: []string{"--format", "gostats"}, want: &parsed{"docker", "{port}", "gostats", "/stats"}},
-		{name: "expvar", args: []string{"--format", "expvar"}, want: &parsed{"docker", "{port}", "expvar", "/debug/vars"}},
+		{name: "gostats", args: []string{"--format", "gostats"}, want: &parsed{"docker", "{port}", "gostats", ""}},
+		{name: "expvar", args: []string{"--format", "expvar"}, want: &parsed{"docker", "{port}", "expvar", ""}},
 		{name: "expvar elsewhere", args: []string{"--format=expvar", "--path", "/internal/vars"}, want: &parsed{"docker", "{port}", "expvar", "/internal/vars"}},
 		{name: "gostats elsewhere", args: []string{"-p", "/debug/vars"}, want: &parsed{"docker", "{port}", "gostats", "/debug/vars"}},
 		{name: "empty path", args: []string{"--format", "expvar", "--path", ""}, stderr: "--path \"\": must start with /"},
 		{name: "relative path", args: []string{"--path", "stats"}, stderr: "--path \"stats\": must start with /"},
-		{name: "unknown format", args: []string{"--format", "json"}, stderr: "Invalid value `json' for option `--format'. Allowed values are: gostats or expvar"},
+		{name: "prometheus", args: []string{"--format", "prometheus"}, want: &parsed{"docker", "{port}", "prometheus", ""}},
+		{name: "auto", args: []string{"--format", "auto", "--opt-in"}, validate: func(t *testing.T, o options) {
+			if o.format != nil || o.Format != "auto" || !o.OptIn {
+				t.Errorf("parsed: %+v", o)
+			}
+		}},
+		{name: "unknown format", args: []string{"--format", "json"}, stderr: "Invalid value `json' for option `--format'. Allowed values are: gostats, prometheus, expvar or auto"},
 
 		// the rest
 		{name: "unknown flag", args: []string{"--port", "8080"}, stderr: "unknown flag `port'"},

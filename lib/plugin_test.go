@@ -70,14 +70,14 @@ func TestRunVersion(t *testing.T) {
 func TestPrintList(t *testing.T) {
 	results := []result{
 		{target: target{ContainerID: "d6f4005db94f0123", ContainerName: "ecs-web-3-web-e8c6", Family: "web", Host: "127.0.0.1", Port: 32769, HostPort: 32769},
-			key: "32769", latency: 2340 * time.Microsecond, values: allValues()},
+			key: "32769", latency: 2340 * time.Microsecond, values: allValues(), how: how{prometheusFormat{}, "/metrics", "probe", "probe"}},
 		{target: target{ContainerID: "d01217798a9a0123", ContainerName: "ecs-api-7-api-9a8b", Host: "127.0.0.1", Port: 32770, HostPort: 32770},
 			key: "32770", cause: errors.New("unexpected status 500 Internal Server Error")},
 	}
 	var out bytes.Buffer
 	printList(&out, &report{results: results, passed: []passedOver{{"ecs-mackerel-container-agent-1", "a0b1c2d3e4f5a6b7", "lists no TCP port (no portMappings)"}}})
-	want := "ecs-web-3-web-e8c6              d6f4005db94f  web  127.0.0.1:32769  32769  ok 2.3ms\n" +
-		"ecs-api-7-api-9a8b              d01217798a9a  -    127.0.0.1:32770  32770  error: unexpected status 500 Internal Server Error\n" +
+	want := "ecs-web-3-web-e8c6              d6f4005db94f  web  127.0.0.1:32769  32769  ok 2.3ms                                            prometheus (probe) at /metrics (probe)\n" +
+		"ecs-api-7-api-9a8b              d01217798a9a  -    127.0.0.1:32770  32770  error: unexpected status 500 Internal Server Error  -\n" +
 		"ecs-mackerel-container-agent-1  a0b1c2d3e4f5  -    -                -      passed over: lists no TCP port (no portMappings)\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)

@@ -22,6 +22,15 @@ import (
 // the Prometheus text format (version 0.0.4) is read: prometheusAccept asks
 // for it.
 
+type prometheusFormat struct{}
+
+func (prometheusFormat) name() string        { return formatPrometheus }
+func (prometheusFormat) defaultPath() string { return "/metrics" }
+func (prometheusFormat) accept() string      { return prometheusAccept }
+func (prometheusFormat) maxBodyBytes() int   { return maxPrometheusBodyBytes }
+
+func (prometheusFormat) parse(body []byte) (map[string]float64, error) { return parsePrometheus(body) }
+
 // maxPrometheusBodyBytes bounds a /metrics answer. client_golang's default
 // registry alone is about 9 KiB, but the answer also carries every series of
 // the service's own (one line each, a histogram a line per bucket): a

@@ -111,12 +111,12 @@ func (s scraper) target(ctx context.Context, t target) result {
 	if t.bad != nil {
 		return result{target: t, cause: t.bad}
 	}
-	h := how{format: formatNamed(t.Format), formatFrom: "label", path: t.Path, pathFrom: "label"}
-	if h.format == nil {
-		h.format, h.formatFrom = s.format, "flag"
+	h := how{format: s.format, formatFrom: "flag", path: s.path, pathFrom: "flag"}
+	if t.Format != "" {
+		h.format, h.formatFrom = formatNamed(t.Format), "label"
 	}
-	if h.path == "" && s.path != "" {
-		h.path, h.pathFrom = s.path, "flag"
+	if t.Path != "" {
+		h.path, h.pathFrom = t.Path, "label"
 	}
 	if h.format != nil {
 		if h.path == "" {
@@ -128,10 +128,10 @@ func (s scraper) target(ctx context.Context, t target) result {
 	l, known := s.learnt[t.identity()]
 	if known && l.Format != "" && (h.path == "" || h.path == l.Path) &&
 		(l.FailingSince == 0 || s.now.Sub(time.Unix(l.FailingSince, 0)) < reprobeAfter) {
-		h.format, h.path, h.formatFrom = formatNamed(l.Format), l.Path, "probe"
-		if h.pathFrom != "flag" && h.pathFrom != "label" {
+		if h.path == "" {
 			h.pathFrom = "probe"
 		}
+		h.format, h.path, h.formatFrom = formatNamed(l.Format), l.Path, "probe"
 		r := s.fetch(ctx, t, h)
 		if r.cause != nil && l.FailingSince == 0 {
 			l.FailingSince = s.now.Unix()
@@ -155,7 +155,7 @@ func (s scraper) target(ctx context.Context, t target) result {
 	if r.cause != nil && known && l.Format != "" {
 		r.learnt = &l // still failing: probed again next run
 	}
-	if h.pathFrom == "flag" || h.pathFrom == "label" {
+	if h.path != "" {
 		r.how.pathFrom = h.pathFrom
 	}
 	return r

@@ -112,9 +112,9 @@ func TestRunTaskMetadata(t *testing.T) {
 	for i, want := range []string{
 		"web b3f8e0c2a7d9 shop 127.0.0.1:8080 web",
 		"api b3f8e0c2a7d9 shop 127.0.0.1:9090 api",
-		"statsd b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings)",
+		"statsd b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings; a gostats.port label names one)",
 		"migrate b3f8e0c2a7d9 - - - passed over: not running (STOPPED)",
-		"mackerel-container-agent b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings)",
+		"mackerel-container-agent b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings; a gostats.port label names one)",
 	} {
 		if got := strings.Join(strings.Fields(run.keys[i]), " "); !strings.HasPrefix(got, want) {
 			t.Errorf("--list line %d: %q, want it to start %q", i, got, want)

@@ -40,8 +40,8 @@ type how struct {
 type scraper struct {
 	hc          *http.Client
 	scheme      string
-	path        string // --path; "": the format's, or probed
-	format      format // --format; nil: auto
+	path        string        // --path; "": the format's, or probed
+	format      format        // --format; nil: auto
 	timeout     time.Duration // named by a target that did not answer in time
 	concurrency int
 	learnt      map[string]learnt // --format auto: the last runs' findings

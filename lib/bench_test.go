@@ -50,7 +50,7 @@ func BenchmarkMackerelOutput(b *testing.B) {
 	}
 	now := time.Unix(1795613637, 0)
 	last := rates(results, state{}, now.Add(-time.Minute))
-	out := mackerelOutput{w: io.Discard, prefix: "gostats", health: true}
+	out := mackerelOutput{w: io.Discard, prefix: "gostats", values: true, health: true}
 	b.ReportAllocs()
 	for b.Loop() {
 		r := report{time: now, results: results}

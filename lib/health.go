@@ -14,6 +14,7 @@ var healthGraphDefs = []struct{ name, label, unit string }{
 	{"targets", "Scrape Targets", "integer"},
 	{"run", "Scrape Run", "seconds"},
 	{"discovery", "Scrape Discovery", "integer"},
+	{"otlp", "Scrape OTLP", "integer"}, // with otlp in --output only
 }
 
 // healthMetricDefs are the health metrics, in the order they are printed.
@@ -23,6 +24,7 @@ var healthMetricDefs = []struct{ graph, name, label string }{
 	{"targets", "failed", "Failed"},   // found but not ok: refused, timed out, bad status or body, not scraped (deadline, or skipped for its key)
 	{"run", "seconds", "Wall Time"},   // the whole run, discovery included
 	{"discovery", "errors", "Errors"}, // discovery calls that failed: the Docker daemon's or the task metadata endpoint's, the ECS agent's
+	{"otlp", "errors", "Errors"},      // OTLP export requests that failed (with otlp in --output only)
 }
 
 // health is one run's figures.
@@ -30,6 +32,8 @@ type health struct {
 	found, ok       int
 	discoveryErrors int
 	elapsed         time.Duration
+	otlp            bool // otlp in --output: otlpErrors is a figure
+	otlpErrors      int
 }
 
 // healthOf are the figures of one run: found targets, of which ok are
@@ -56,5 +60,6 @@ func (h health) values() map[string]float64 {
 		"targets.failed":   float64(h.found - h.ok),
 		"run.seconds":      h.elapsed.Seconds(),
 		"discovery.errors": float64(h.discoveryErrors),
+		"otlp.errors":      float64(h.otlpErrors),
 	}
 }

@@ -134,7 +134,7 @@ func TestHealthGraphs(t *testing.T) {
 				}
 			}
 			n := 0
-			for name, g := range healthGraphDefinitions(prefix) {
+			for name, g := range healthGraphDefinitions(prefix, false) {
 				for _, m := range g.Metrics {
 					if name+"."+m.Name == l.key {
 						n++

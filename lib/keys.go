@@ -141,8 +141,10 @@ type keyed struct {
 // it is listed (last.Slots), a new one takes the lowest free number (oldest
 // container first, then container id, then port). Targets without a value for
 // a placeholder, and all but one of targets with the same key (the one that
-// had it at the last run, else the oldest), are skipped with a warning. It
-// returns the keyed targets in target order and the slots to remember.
+// had it at the last run, else the oldest), are skipped with a warning, and
+// so is a target with a bad label, without (its scrape reports it). It
+// returns every target in order with its key, "" for those skipped, and the
+// slots to remember.
 func assignKeys(tmpl keyTemplate, targets []target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
 	bases := make([]string, len(targets))
 	ok := make([]bool, len(targets))
@@ -150,6 +152,7 @@ func assignKeys(tmpl keyTemplate, targets []target, last state) (out []keyed, wa
 	for i, t := range targets {
 		base, err := tmpl.render(t)
 		switch {
+		case t.bad != nil:
 		case err != nil && t.AWSVPC && t.HostPort == 0 && tmpl.uses("port"):
 			portless = append(portless, t.ContainerName)
 		case err != nil:
@@ -193,12 +196,14 @@ func assignKeys(tmpl keyTemplate, targets []target, last state) (out []keyed, wa
 	}
 	for i, t := range targets {
 		if !ok[i] {
+			out = append(out, keyed{target: t})
 			continue
 		}
 		if o := owners[keys[i]]; o != i {
 			w := targets[o]
 			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: key %q is taken by container %s %s (port %d); add {slot} to --key to number them",
 				t.ContainerName, t.ShortID(), t.PrivatePort, keys[i], w.ContainerName, w.ShortID(), w.PrivatePort))
+			out = append(out, keyed{target: t})
 			continue
 		}
 		out = append(out, keyed{target: t, key: keys[i]})

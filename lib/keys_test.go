@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -56,7 +57,7 @@ func TestRenderKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, warnings, _ := assignKeys(tmpl, []target{tt.target}, state{})
+			got, warnings, _ := assignedKeys(tmpl, []target{tt.target}, state{})
 			key := ""
 			if len(got) == 1 {
 				key = got[0].key
@@ -76,7 +77,7 @@ func slotRun(t *testing.T, tmpl string, targets []target, last state) (map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyed, warnings, slots := assignKeys(k, targets, last)
+	keyed, warnings, slots := assignedKeys(k, targets, last)
 	if len(warnings) > 0 {
 		t.Errorf("warnings %q", warnings)
 	}
@@ -125,7 +126,7 @@ func TestSlotsSameCreated(t *testing.T) {
 	b9090 := web("b", 10, 32771)
 	b9090.PrivatePort = 9090
 	tmpl, _ := parseKeyTemplate("{family}-{slot}")
-	keyed, _, _ := assignKeys(tmpl, []target{b9090, web("b", 10, 32770), web("a", 10, 32769)}, state{})
+	keyed, _, _ := assignedKeys(tmpl, []target{b9090, web("b", 10, 32770), web("a", 10, 32769)}, state{})
 	got := map[string]string{}
 	for _, k := range keyed {
 		got[k.identity()] = k.key
@@ -168,7 +169,7 @@ func TestKeyCollisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warnings, _ := assignKeys(tmpl, []target{a, b, c}, tt.last)
+			got, warnings, _ := assignedKeys(tmpl, []target{a, b, c}, tt.last)
 			if len(got) != 1 || got[0].key != "web" || got[0].ContainerID[:1] != tt.want || !reflect.DeepEqual(warnings, tt.warnings) {
 				t.Errorf("got %+v, warnings %q\nwant container %s, %q", got, warnings, tt.want, tt.warnings)
 			}
@@ -186,9 +187,15 @@ func TestPortKeyOnAWSVPC(t *testing.T) {
 		targets = append(targets, tg)
 	}
 	bridge := web("e", 5, 32769)
-	keyed, warnings, _ := assignKeys(defaultKey, append(targets, bridge), state{})
+	keyed, warnings, _ := assignedKeys(defaultKey, append(targets, bridge), state{})
 	want := []string{`4 awsvpc task targets skipped (ecs-web-3-web-a, ecs-web-3-web-b, ecs-web-3-web-c and 1 more): --key "{port}" uses {port}, but awsvpc tasks publish no host port; use --key '{family}-{slot}'`}
 	if len(keyed) != 1 || keyed[0].key != "32769" || !reflect.DeepEqual(warnings, want) {
 		t.Errorf("keyed %v, warnings %q\nwant the bridge target only and %q", keyed, warnings, want)
 	}
+}
+
+// assignedKeys is assignKeys less the targets it skipped (key "").
+func assignedKeys(tmpl keyTemplate, targets []target, last state) ([]keyed, []string, map[string]map[string]int) {
+	out, warnings, slots := assignKeys(tmpl, targets, last)
+	return slices.DeleteFunc(out, func(k keyed) bool { return k.key == "" }), warnings, slots
 }

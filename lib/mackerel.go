@@ -21,7 +21,9 @@ type mackerelOutput struct {
 	w      io.Writer
 	prefix string
 	graphs map[string]bool // --graphs; nil: all
+	values bool            // print the tasks' values (mackerel in --output)
 	health bool            // print the health lines (not --no-health)
+	otlp   bool            // otlp in --output: its health graph in meta mode
 }
 
 // write prints every scraped target's values (gauges as read, counters as
@@ -30,6 +32,9 @@ func (o mackerelOutput) write(r *report) error {
 	var lines []metricLine
 	ts := r.time.Unix()
 	for _, res := range r.results {
+		if !o.values || res.key == "" {
+			continue
+		}
 		for _, m := range metricDefs {
 			if v, ok := res.reported[m.key()]; ok {
 				lines = append(lines, metricLine{key: o.prefix + "." + res.key + "." + m.key(), value: v, time: ts})
@@ -48,7 +53,7 @@ func (o mackerelOutput) write(r *report) error {
 func (o mackerelOutput) meta() error {
 	defs := graphDefinitions(o.prefix, o.graphs)
 	if o.health {
-		maps.Copy(defs, healthGraphDefinitions(o.prefix))
+		maps.Copy(defs, healthGraphDefinitions(o.prefix, o.otlp))
 	}
 	b, err := json.Marshal(mp.GraphDef{Graphs: defs})
 	if err != nil {
@@ -89,6 +94,9 @@ func healthLines(prefix string, h health, now time.Time) []metricLine {
 	hp, ts := healthKeyPrefix(prefix), now.Unix()
 	lines := make([]metricLine, 0, len(healthMetricDefs))
 	for _, m := range healthMetricDefs {
+		if m.graph == "otlp" && !h.otlp {
+			continue
+		}
 		k := m.graph + "." + m.name
 		lines = append(lines, metricLine{key: hp + "." + k, value: values[k], time: ts})
 	}
@@ -97,10 +105,13 @@ func healthLines(prefix string, h health, now time.Time) []metricLine {
 
 // healthGraphDefinitions are the meta mode graphs of the health metrics,
 // "<prefix>_scrape.<graph>", labelled after the prefix as the task graphs
-// are ("Gostats Scrape Targets").
-func healthGraphDefinitions(prefix string) map[string]mp.Graphs {
+// are ("Gostats Scrape Targets"); the otlp graph with otlp only.
+func healthGraphDefinitions(prefix string, otlp bool) map[string]mp.Graphs {
 	graphs := make(map[string]mp.Graphs, len(healthGraphDefs))
 	for _, g := range healthGraphDefs {
+		if g.name == "otlp" && !otlp {
+			continue
+		}
 		var metrics []mp.Metrics
 		for _, m := range healthMetricDefs {
 			if m.graph == g.name {

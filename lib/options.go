@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -42,12 +44,17 @@ type options struct {
 	Prefix          string        `long:"metric-key-prefix" default:"gostats" value-name:"PREFIX" description:"metric key prefix"`
 	Key             string        `long:"key" value-name:"TEMPLATE" description:"the task part of every metric key, from {port} {container_port} {family} {revision} {container} {task} {name} {slot}; e.g. '{family}-{slot}' survives deploys (default: {port} with --source docker, {container} with --source task-metadata)"`
 	Graphs          string        `long:"graphs" value-name:"LIST" description:"graphs to send, comma-separated, of runtime, memory, operation, heap, gc, objects, allocation (default: all)"`
+	Output          string        `long:"output" default:"mackerel" value-name:"LIST" description:"where the tasks' series go, comma-separated: mackerel (metric lines on stdout, for mackerel-agent), otlp (labeled metrics over OTLP/gRPC to --otlp-endpoint; the API key is read from the environment variable MACKEREL_APIKEY, never from a flag); the run's own health lines are printed either way"`
+	OTLPEndpoint    string        `long:"otlp-endpoint" value-name:"HOST:PORT" description:"with --output otlp: the OTLP/gRPC endpoint, such as otlp.mackerelio.com:4317 (TLS, verified against the system roots; SSL_CERT_FILE adds a private CA)"`
+	OTLPInsecure    bool          `long:"otlp-insecure" description:"with --output otlp: plain text, for a collector on this host or one that adds the API key itself (refused while MACKEREL_APIKEY is set, unless the endpoint is localhost or a loopback address)"`
 	NoHealth        bool          `long:"no-health" description:"do not print the run's own metrics (PREFIX_scrape.*: targets found, ok and failed, run time, discovery errors)"`
 	Tempfile        string        `long:"tempfile" value-name:"PATH" description:"state file for rates (default: one per command line in the plugin work dir)"`
 	List            bool          `long:"list" description:"print one line per discovered target and whether it answered, and the containers passed over and why, then exit"`
 	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
 	format      format          // parsed Format; nil for auto
+	outputs     map[string]bool // parsed Output
+	apiKey      string          // $MACKEREL_APIKEY
 	keyTemplate keyTemplate     // parsed Key
 	graphs      map[string]bool // parsed Graphs; nil: all
 }
@@ -70,6 +77,7 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return opts, 2, true
 	}
+	opts.apiKey = os.Getenv(envAPIKey)
 	if opts.DockerHost == "" {
 		opts.DockerHost = defaultDockerHost
 	}
@@ -116,11 +124,61 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	if err == nil {
 		opts.graphs, err = parseGraphs(opts.Graphs)
 	}
+	if err == nil {
+		opts.outputs, err = parseOutputs(opts)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return opts, 2, true
 	}
 	return opts, 0, false
+}
+
+// Where the tasks' series go (--output).
+const (
+	outputMackerel = "mackerel"
+	outputOTLP     = "otlp"
+)
+
+// envAPIKey is where the Mackerel API key for the OTLP output is read from:
+// never a flag, since argv shows in ps.
+const envAPIKey = "MACKEREL_APIKEY"
+
+// parseOutputs checks --output and the OTLP options that go with it.
+func parseOutputs(opts options) (map[string]bool, error) {
+	outputs := map[string]bool{}
+	for _, o := range strings.Split(opts.Output, ",") {
+		o = strings.TrimSpace(o)
+		if o != outputMackerel && o != outputOTLP {
+			return nil, fmt.Errorf("--output %q: unknown output %q (valid: %s,%s)", opts.Output, o, outputMackerel, outputOTLP)
+		}
+		outputs[o] = true
+	}
+	switch {
+	case outputs[outputOTLP] && opts.OTLPEndpoint == "":
+		return nil, fmt.Errorf("--output %s: needs --otlp-endpoint HOST:PORT", opts.Output)
+	case !outputs[outputOTLP] && opts.OTLPEndpoint != "":
+		return nil, fmt.Errorf("--otlp-endpoint: only with otlp in --output (e.g. --output mackerel,otlp)")
+	case !outputs[outputOTLP] && opts.OTLPInsecure:
+		return nil, fmt.Errorf("--otlp-insecure: only with otlp in --output")
+	case !outputs[outputOTLP]:
+		return outputs, nil
+	}
+	host, _, err := net.SplitHostPort(opts.OTLPEndpoint)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("--otlp-endpoint %q: want HOST:PORT, such as otlp.mackerelio.com:4317", opts.OTLPEndpoint)
+	}
+	if opts.OTLPInsecure && opts.apiKey != "" && !isLoopback(host) {
+		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
+			envAPIKey, host, envAPIKey)
+	}
+	return outputs, nil
+}
+
+// isLoopback tells localhost and loopback IP literals.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // tempfile is --tempfile, else one state file per command line, as

@@ -90,12 +90,33 @@ func TestParseOptions(t *testing.T) {
 		{name: "--network without container-ip", args: []string{"--network", "bridge"}, stderr: "--network \"bridge\": only with --address container-ip"},
 		{name: "bad address", args: []string{"--address", "task-ip"}, stderr: "Invalid value `task-ip' for option `--address'. Allowed values are: host-port or container-ip"},
 		{name: "key with a dot", args: []string{"--key", "{family}.{slot}"}, stderr: "--key \"{family}.{slot}\": '.' would split the metric key; use '-' or '_'"},
+		// --output and OTLP
+		{name: "both outputs", args: []string{"--output", "mackerel,otlp", "--otlp-endpoint", "otlp.mackerelio.com:4317"}, validate: func(t *testing.T, o options) {
+			if !o.outputs[outputMackerel] || !o.outputs[outputOTLP] || o.OTLPInsecure {
+				t.Errorf("parsed: %+v", o)
+			}
+		}},
+		{name: "otlp only, plain text to this host with a key", args: []string{"--output", "otlp", "--otlp-endpoint", "127.0.0.1:4317", "--otlp-insecure"}, apiKey: "k3y",
+			validate: func(t *testing.T, o options) {
+				if o.outputs[outputMackerel] || !o.outputs[outputOTLP] || !o.OTLPInsecure || o.apiKey != "k3y" {
+					t.Errorf("parsed: %+v", o)
+				}
+			}},
+		{name: "plain text elsewhere without a key", args: []string{"--output", "otlp", "--otlp-endpoint", "collector.internal:4317", "--otlp-insecure"}},
+		{name: "otlp without an endpoint", args: []string{"--output", "otlp"}, stderr: "--output otlp: needs --otlp-endpoint HOST:PORT"},
+		{name: "an endpoint without otlp", args: []string{"--otlp-endpoint", "127.0.0.1:4317"}, stderr: "--otlp-endpoint: only with otlp in --output (e.g. --output mackerel,otlp)"},
+		{name: "an endpoint without a port", args: []string{"--output", "otlp", "--otlp-endpoint", "otlp.mackerelio.com"},
+			stderr: `--otlp-endpoint "otlp.mackerelio.com": want HOST:PORT, such as otlp.mackerelio.com:4317`},
+		{name: "unknown output", args: []string{"--output", "mackerel,stdout"}, stderr: `--output "mackerel,stdout": unknown output "stdout" (valid: mackerel,otlp)`},
+		{name: "plain text elsewhere with a key", args: []string{"--output", "otlp", "--otlp-endpoint", "collector.internal:4317", "--otlp-insecure"}, apiKey: "k3y",
+			stderr: "--otlp-insecure: refused while MACKEREL_APIKEY is set and collector.internal is not on this host: the key would cross the network in plain text; use TLS, or unset MACKEREL_APIKEY for a collector that adds the key itself"},
 		{name: "unknown graph", args: []string{"--graphs", "memory,threads"},
 			stderr: `--graphs "memory,threads": unknown graph "threads" (valid: runtime,memory,operation,heap,gc,objects,allocation)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DOCKER_HOST", tt.dockerHost)
+			t.Setenv("MACKEREL_APIKEY", tt.apiKey)
 			var stdout, stderr bytes.Buffer
 			o, code, done := parseOptions(tt.args, &stdout, &stderr)
 			if tt.stderr != "" {

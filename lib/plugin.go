@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -42,7 +43,8 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		fmt.Fprintf(stdout, "%s %s\n", pluginName, version)
 		return 0
 	}
-	mackerel := mackerelOutput{w: stdout, prefix: opts.Prefix, graphs: opts.graphs, health: !opts.NoHealth && !opts.List}
+	mackerel := mackerelOutput{w: stdout, prefix: opts.Prefix, graphs: opts.graphs, values: opts.outputs[outputMackerel],
+		health: !opts.NoHealth && !opts.List, otlp: opts.outputs[outputOTLP]}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
 		mackerel.health = !opts.NoHealth
 		return exitCode(stderr, mackerel.meta())
@@ -70,7 +72,12 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	candidates, notGo, learnt := notGoYet(found.targets, last.Learnt, start) // --format auto
 	r.passed = append(r.passed, notGo...)
 	targets, keyWarnings, slots := assignKeys(opts.keyTemplate, candidates, last)
-	r.warnings = append(r.warnings, keyWarnings...)
+	if opts.outputs[outputMackerel] {
+		r.warnings = append(r.warnings, keyWarnings...)
+	}
+	if !opts.outputs[outputOTLP] { // a target without a key has nowhere to go
+		targets = slices.DeleteFunc(targets, func(k keyed) bool { return k.key == "" && k.bad == nil })
+	}
 
 	sc := newScraper(hc, opts, last.Learnt, start)
 	foundTargets := len(candidates)

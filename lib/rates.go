@@ -21,6 +21,9 @@ func rates(results []result, last state, now time.Time) state {
 	ts := now.Unix()
 	for i := range results {
 		r := &results[i]
+		if r.key == "" {
+			continue // no key, no Mackerel values: sent over OTLP only
+		}
 		prev, hadKey := last.Tasks[r.key]
 		sameTarget := hadKey && prev.Target == r.target.identity()
 		if r.cause != nil {

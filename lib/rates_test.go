@@ -266,7 +266,7 @@ func rateRun(t *testing.T, results []result, last state, now time.Time) ([]metri
 	t.Helper()
 	next := rates(results, last, now)
 	var b bytes.Buffer
-	if err := (mackerelOutput{w: &b, prefix: "gostats"}).write(&report{time: now, results: results}); err != nil {
+	if err := (mackerelOutput{w: &b, prefix: "gostats", values: true}).write(&report{time: now, results: results}); err != nil {
 		t.Fatal(err)
 	}
 	return parseLines(t, b.String()), next

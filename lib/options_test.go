@@ -19,6 +19,7 @@ func TestParseOptions(t *testing.T) {
 		name       string
 		args       []string
 		dockerHost string // $DOCKER_HOST
+		apiKey     string // $MACKEREL_APIKEY
 		want       *parsed
 		stdout     string // prefix, for --help
 		stderr     string
@@ -116,6 +117,7 @@ func TestParseOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DOCKER_HOST", tt.dockerHost)
+			t.Setenv("MACKEREL_APIKEY", tt.apiKey)
 			t.Setenv("MACKEREL_APIKEY", tt.apiKey)
 			var stdout, stderr bytes.Buffer
 			o, code, done := parseOptions(tt.args, &stdout, &stderr)

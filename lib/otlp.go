@@ -9,7 +9,6 @@ package mpecsgostats
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -403,7 +402,6 @@ type otlpExporter struct {
 
 	// for tests
 	maxRequestBytes int                                             // 0 means otlpMaxRequestBytes
-	rootCAs         *x509.CertPool                                  // nil means the system roots
 	dialer          func(context.Context, string) (net.Conn, error) // nil means grpc's
 }
 
@@ -437,7 +435,8 @@ func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.
 
 	creds := insecure.NewCredentials()
 	if !e.insecure {
-		creds = credentials.NewTLS(&tls.Config{RootCAs: e.rootCAs, MinVersion: tls.VersionTLS12})
+		// RootCAs nil: the system's roots (SSL_CERT_FILE, SSL_CERT_DIR)
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),

@@ -11,6 +11,8 @@ TOOLS                        ?= .cache/bin
 TOOL_mackerel-agent          := github.com/mackerelio/mackerel-agent@v0.87.0
 TOOL_mkr                     := github.com/mackerelio/mkr@v0.65.0
 TOOL_mackerel-plugin-gostats := github.com/mackerelio/mackerel-agent-plugins@v0.91.0 mackerel-plugin-gostats
+# The OpenTelemetry Collector of the OTLP tests is the one tool with a main of the project's own: its
+# module tools/otelcol pins its versions (go.mod, go.sum); $(TOOLS)/otelcol below builds it.
 
 .PHONY: build
 build:
@@ -23,9 +25,10 @@ GOTESTFLAGS ?=
 # Unit tests, integration tests on a real Docker Engine (scripts/with-dockerd.sh starts a private
 # dockerd if none answers) and under a real mackerel-agent, and the release zips under the real mkr:
 # every tool and artifact a test needs is passed to it, so under CI nothing skips.
-test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats $(TOOLS)/mkr dist
+test: $(TOOLS)/mackerel-agent $(TOOLS)/mackerel-plugin-gostats $(TOOLS)/mkr $(TOOLS)/otelcol dist
 	go vet ./...
 	MACKEREL_AGENT_BIN=$(abspath $(TOOLS)/mackerel-agent) GOSTATS_BIN=$(abspath $(TOOLS)/mackerel-plugin-gostats) \
+	OTELCOL_BIN=$(abspath $(TOOLS)/otelcol) \
 	MKR_BIN=$(abspath $(TOOLS)/mkr) DIST_DIR=$(abspath $(DIST_DIR)) DIST_VERSION=$(DIST_VERSION) \
 		scripts/with-dockerd.sh go test -p 1 -count=1 $(GOTESTFLAGS) ./...
 
@@ -84,4 +87,12 @@ $(TOOLS)/%:
 		go mod init throwaway >/dev/null 2>&1; \
 		go mod edit -require=$(call tool_module,$*); \
 		go build -trimpath -ldflags "-s -w" -o $(abspath $@).tmp $(call tool_package,$*)
+	mv $@.tmp $@
+
+# The OpenTelemetry Collector (tools/otelcol, a module of its own): rebuilt when its files change. A cold
+# build takes several minutes and most of a GiB of module cache.
+$(TOOLS)/otelcol: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
+	mkdir -p $(TOOLS)
+	cd tools/otelcol && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+		go build -trimpath -ldflags "-s -w" -o $(abspath $@).tmp .
 	mv $@.tmp $@

@@ -38,12 +38,13 @@ type health struct {
 
 // healthOf are the figures of one run: found targets, of which ok are
 // those with a parsed answer among results and every other one failed,
-// including one with no result (skipped for its key); the number of
-// discovery calls that failed; and the run's elapsed wall time. A run whose
+// including one with no result (skipped for its key); and the number of
+// discovery calls that failed. A run whose
 // discovery failed has found 0 and discoveryErrors > 0; a run that found
-// nothing has found 0 and discoveryErrors 0.
-func healthOf(found int, results []result, discoveryErrors int, elapsed time.Duration) health {
-	h := health{found: found, discoveryErrors: discoveryErrors, elapsed: elapsed}
+// nothing has found 0 and discoveryErrors 0. The run's time and the OTLP
+// figure are set when known.
+func healthOf(found int, results []result, discoveryErrors int) health {
+	h := health{found: found, discoveryErrors: discoveryErrors}
 	for _, r := range results {
 		if r.cause == nil {
 			h.ok++

@@ -80,7 +80,9 @@ gostats.prod_scrape.discovery.errors	0.000000	1795613637
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := printValues(&out, healthLines(tt.prefix, healthOf(tt.found, tt.results, tt.discoveryErrors, tt.elapsed), now)); err != nil {
+			h := healthOf(tt.found, tt.results, tt.discoveryErrors)
+			h.elapsed = tt.elapsed
+			if err := printValues(&out, healthLines(tt.prefix, h, now)); err != nil {
 				t.Fatal(err)
 			}
 			if want := strings.TrimPrefix(tt.want, "\n"); out.String() != want {

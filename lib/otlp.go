@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -408,6 +409,7 @@ type otlpExporter struct {
 // otlpResult is what a send did.
 type otlpResult struct {
 	requests int      // export requests sent and accepted
+	failed   int      // export requests that failed or were not sent
 	bytes    int      // their size, uncompressed
 	points   int      // data points in them
 	warnings []string // one line each: a partial success
@@ -450,6 +452,7 @@ func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.
 	// the OpenTelemetry exporters take it, and is resolved when dialed
 	conn, err := grpc.NewClient("passthrough:///"+e.endpoint, opts...)
 	if err != nil {
+		res.failed = len(reqs)
 		return res, e.errorf("%v", err)
 	}
 	defer conn.Close()
@@ -481,6 +484,7 @@ func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.
 				e.endpoint, which, ps.GetRejectedDataPoints(), ps.GetErrorMessage())))
 		}
 	}
+	res.failed = len(failed)
 	switch len(failed) {
 	case 0:
 		return res, nil
@@ -525,4 +529,50 @@ func otlpPoints(req *colmetricspb.ExportMetricsServiceRequest) int {
 		}
 	}
 	return n
+}
+
+// otlpOutput is the OTLP output of a run: every scraped target, keyed or
+// not, as its own resource.
+type otlpOutput struct {
+	exporter *otlpExporter
+	hostName string // the instance's, for targets found through Docker
+}
+
+func newOTLPOutput(opts options, version string) otlpOutput {
+	var hostName string
+	if opts.Source == sourceDocker {
+		hostName, _ = os.Hostname()
+	}
+	return otlpOutput{hostName: hostName, exporter: &otlpExporter{endpoint: opts.OTLPEndpoint, insecure: opts.OTLPInsecure,
+		apiKey: opts.apiKey, version: version}}
+}
+
+// write sends r's targets; it returns how many export requests failed and
+// the warnings to print (the send's error, a partial success), never the
+// key.
+func (o otlpOutput) write(ctx context.Context, r *report) (failed int, warnings []string) {
+	targets := make([]otlpTarget, 0, len(r.results))
+	for _, res := range r.results {
+		t := res.target
+		id := otlpIdentity{Family: t.Family, Revision: t.Revision, TaskARN: t.TaskARN, TaskID: t.TaskID, Cluster: t.Cluster,
+			LaunchType: t.LaunchType, ContainerName: t.ECSContainer, ContainerID: t.ContainerID, ContainerPort: int(t.PrivatePort)}
+		if id.ContainerName == "" {
+			id.ContainerName = t.ContainerName
+		}
+		if !t.fromTaskMetadata {
+			id.HostName = o.hostName
+		}
+		ot := otlpTarget{resource: id.attributes(), up: res.cause == nil, values: res.values}
+		if t.Started > 0 {
+			ot.start = time.Unix(t.Started, 0)
+		}
+		targets = append(targets, ot)
+	}
+	res, err := o.exporter.send(ctx, targets, r.time)
+	warnings = res.warnings
+	if err != nil {
+		warnings = append(warnings, err.Error())
+		failed = res.failed
+	}
+	return failed, warnings
 }

@@ -52,13 +52,18 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	hc := newHTTPClient(opts.Timeout)
-	found, err := newSource(opts, hc).discover(ctx)
+	// With otlp in --output, discovery and the scrapes end early enough to
+	// leave the push its share of --timeout.
+	scrapeTime := opts.Timeout - opts.Timeout*otlpShare(opts)/100
+	scrapeCtx, cancelScrapes := context.WithTimeout(ctx, scrapeTime)
+	defer cancelScrapes()
+	hc := newHTTPClient(scrapeTime)
+	found, err := newSource(opts, hc).discover(scrapeCtx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		if !opts.List { // mackerel-agent posts the health lines whatever the exit status
 			now := time.Now()
-			mackerel.write(&report{time: now, health: health{discoveryErrors: 1, elapsed: now.Sub(start)}})
+			mackerel.write(&report{time: now, health: health{discoveryErrors: 1, elapsed: now.Sub(start), otlp: opts.outputs[outputOTLP]}})
 		}
 		return 1
 	}
@@ -80,8 +85,9 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	}
 
 	sc := newScraper(hc, opts, last.Learnt, start)
+	sc.timeout = scrapeTime
 	foundTargets := len(candidates)
-	for _, res := range sc.scrape(ctx, targets) {
+	for _, res := range sc.scrape(scrapeCtx, targets) {
 		switch {
 		case res.notGo != nil: // --format auto: not a target after all
 			foundTargets--
@@ -100,7 +106,13 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	r.time = time.Now()
 	next := rates(r.results, last, r.time)
 	next.Slots, next.Learnt = slots, learnt
-	r.health = healthOf(foundTargets, r.results, found.errors, r.time.Sub(start))
+	r.health = healthOf(foundTargets, r.results, found.errors)
+	if opts.outputs[outputOTLP] && !opts.List {
+		failed, warnings := newOTLPOutput(opts, version).write(ctx, &r)
+		r.warnings = append(r.warnings, warnings...)
+		r.health.otlp, r.health.otlpErrors = true, failed
+	}
+	r.health.elapsed = time.Since(start)
 
 	writeWarnings(stderr, r.warnings)
 	if opts.List {
@@ -111,6 +123,14 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	}
 	if err := saveState(tempfile, next); err != nil {
 		writeWarnings(stderr, []string{"rates will be missing at the next run: " + err.Error()})
+	}
+	return 0
+}
+
+// otlpShare is the percentage of --timeout the OTLP push keeps for itself.
+func otlpShare(opts options) time.Duration {
+	if opts.outputs[outputOTLP] {
+		return 25
 	}
 	return 0
 }

@@ -66,6 +66,10 @@ func TestAgentConfExamples(t *testing.T) {
 			"--key", "{family}-{slot}",
 			"--container-port", "8080",
 		}},
+		{"examples/mackerel-agent.otlp.conf", []string{
+			"--output", "mackerel,otlp",
+			"--otlp-endpoint", "otlp.mackerelio.com:4317",
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			plugins := loadAgentConf(t, tc.file)

@@ -45,12 +45,22 @@ func inTask(t *testing.T, image, cluster, netns string, env []string, entrypoint
 	return r
 }
 
+// containerAgentExample is the configuration of mackerel-container-agent
+// that examples/ gives for --output mackerel (the default).
+const containerAgentExample = "examples/mackerel-container-agent.yml"
+
 // containerAgentPlugins decodes examples/mackerel-container-agent.yml as
 // mackerel-container-agent reads its configuration, failing on any key it
 // does not know, and returns its metric plugins.
 func containerAgentPlugins(t *testing.T) map[string]containerAgentPlugin {
 	t.Helper()
-	b, err := os.ReadFile("examples/mackerel-container-agent.yml")
+	return containerAgentPluginsOf(t, containerAgentExample)
+}
+
+// containerAgentPluginsOf is containerAgentPlugins of the example file.
+func containerAgentPluginsOf(t *testing.T, example string) map[string]containerAgentPlugin {
+	t.Helper()
+	b, err := os.ReadFile(example)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +77,11 @@ func containerAgentPlugins(t *testing.T) map[string]containerAgentPlugin {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&conf); err != nil {
-		t.Fatalf("examples/mackerel-container-agent.yml: %v", err)
+		t.Fatalf("%s: %v", example, err)
 	}
 	for kind := range conf.Plugin {
 		if kind != "metrics" && kind != "checks" {
-			t.Fatalf("examples/mackerel-container-agent.yml: plugin kind %q", kind)
+			t.Fatalf("%s: plugin kind %q", example, kind)
 		}
 	}
 	return conf.Plugin["metrics"]
@@ -90,9 +100,15 @@ type containerAgentPlugin struct {
 // the plugin's path replaced by path.
 func containerAgentCommand(t *testing.T, path string) []string {
 	t.Helper()
-	p, ok := containerAgentPlugins(t)["ecs-gostats"]
+	return containerAgentCommandOf(t, containerAgentExample, path)
+}
+
+// containerAgentCommandOf is containerAgentCommand of the example file.
+func containerAgentCommandOf(t *testing.T, example, path string) []string {
+	t.Helper()
+	p, ok := containerAgentPluginsOf(t, example)["ecs-gostats"]
 	if !ok || len(p.Command) == 0 {
-		t.Fatal("examples/mackerel-container-agent.yml has no plugin: metrics: ecs-gostats: command")
+		t.Fatalf("%s has no plugin: metrics: ecs-gostats: command", example)
 	}
 	return append([]string{path}, p.Command[1:]...)
 }

@@ -453,6 +453,22 @@ func TestMackerelAgentOnce(t *testing.T) {
 // and returns the custom.* values it would post.
 func agentOnce(t *testing.T, example string, args ...string) map[string]float64 {
 	t.Helper()
+	return agentOnceWith(t, agentRun{example: example, args: args})
+}
+
+// agentRun is a run of agentOnceWith.
+type agentRun struct {
+	example string
+	env     []string          // added to the agent's environment, which its plugins inherit
+	set     map[string]string // options of the example's command given another value, e.g. the endpoint
+	args    []string          // added to the example's command
+}
+
+// agentOnceWith is agentOnce with the agent's environment and the example's
+// options changed as run says.
+func agentOnceWith(t *testing.T, run agentRun) map[string]float64 {
+	t.Helper()
+	example := run.example
 	agent := toolBin(t, "MACKEREL_AGENT_BIN", "mackerel-agent")
 	dir := t.TempDir()
 	plugins := loadAgentConf(t, example)
@@ -461,9 +477,16 @@ func agentOnce(t *testing.T, example string, args ...string) map[string]float64 
 		t.Fatalf("%s has no [plugin.metrics.ecs-gostats] block running %s", example, pluginCommand)
 	}
 	command := append([]string{pluginBin}, p.Command[1:]...)
+	for opt, v := range run.set {
+		i := slices.Index(command, opt)
+		if i < 0 || i+1 >= len(command) {
+			t.Fatalf("%s: the command %q has no %s VALUE to set", example, p.Command, opt)
+		}
+		command[i+1] = v
+	}
 	command = append(command, "--docker-host", dockerHost, "--timeout", scrapeTimeout.String(),
 		"--tempfile", filepath.Join(dir, "state"))
-	command = append(command, args...)
+	command = append(command, run.args...)
 	quoted, _ := json.Marshal(command) // a JSON array of plain strings is a TOML array
 	conf := fmt.Sprintf(`apikey = "dummy"
 apibase = "http://127.0.0.1:9"
@@ -483,7 +506,7 @@ command = %s
 	for attempt := 1; ; attempt++ {
 		os.Remove(filepath.Join(dir, "state"))
 		var err error
-		r, err = runProcess(60*time.Second, os.Environ(), agent, "once", "-conf", confFile)
+		r, err = runProcess(60*time.Second, append(os.Environ(), run.env...), agent, "once", "-conf", confFile)
 		if err == nil && r.code != 0 {
 			err = fmt.Errorf("exit status %d", r.code)
 		}

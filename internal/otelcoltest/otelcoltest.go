@@ -53,8 +53,13 @@ func Bin(t testing.TB) string {
 // Options are a collector's settings.
 type Options struct {
 	// TLS makes the receiver serve TLS with a certificate for 127.0.0.1 and
-	// localhost signed by a CA made for this collector (Collector.CAFile).
+	// localhost (and Host) signed by a CA made for this collector
+	// (Collector.CAFile).
 	TLS bool
+	// Host is the IP address the receiver listens on: 127.0.0.1 when empty.
+	// Tests whose plugin runs in a container of their own Docker network
+	// give the network's gateway, the host's address on it.
+	Host string
 	// HeaderAttribute, when set, is the data point attribute the received
 	// Mackerel-Api-Key header is inserted into (no attribute without one).
 	HeaderAttribute string
@@ -62,7 +67,7 @@ type Options struct {
 
 // Collector is a running collector.
 type Collector struct {
-	Endpoint string         // 127.0.0.1:port of the OTLP/gRPC receiver
+	Endpoint string         // host:port of the OTLP/gRPC receiver (127.0.0.1, or Options.Host)
 	CAFile   string         // PEM of the CA of the receiver's certificate (TLS only)
 	CAPool   *x509.CertPool // the same CA as a pool (TLS only)
 	PID      int
@@ -77,9 +82,17 @@ func Start(t testing.TB, bin string, opts Options) *Collector {
 	t.Helper()
 	dir := t.TempDir()
 	c := &Collector{out: filepath.Join(dir, "metrics.jsonl"), logs: &syncBuffer{}}
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		t.Fatalf("otelcoltest: Host %q is not an IP address", host)
+	}
 	var tlsConf string
 	if opts.TLS {
-		cert, key, ca, pool, err := writeCerts(dir)
+		cert, key, ca, pool, err := writeCerts(dir, ip)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,11 +115,11 @@ func Start(t testing.TB, bin string, opts Options) *Collector {
 	// before its port accepts is started again on another.
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		port, err := freePort()
+		port, err := freePort(host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		c.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
 		config := fmt.Sprintf(`receivers:
   otlp:
     protocols:
@@ -239,8 +252,8 @@ func (c *Collector) WaitMetrics(t testing.TB, n int, timeout time.Duration) []*m
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -249,8 +262,8 @@ func freePort() (int, error) {
 }
 
 // writeCerts writes a new CA (ca.pem) and a server certificate it signed
-// for 127.0.0.1, ::1 and localhost (cert.pem, key.pem) into dir.
-func writeCerts(dir string) (cert, key, ca string, pool *x509.CertPool, err error) {
+// for 127.0.0.1, ::1, localhost and host (cert.pem, key.pem) into dir.
+func writeCerts(dir string, host net.IP) (cert, key, ca string, pool *x509.CertPool, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return
@@ -283,7 +296,7 @@ func writeCerts(dir string) (cert, key, ca string, pool *x509.CertPool, err erro
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, host},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

@@ -712,6 +712,7 @@ func TestOTLPCollectorFails(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 			}
+			t.Logf("stderr: %s", r.stderr)
 			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "warning: otlp "+tt.endpoint+": ") || !strings.Contains(lines[0], tt.warning) {
 				t.Errorf("stderr %q\nwant one warning about %s saying %q", r.stderr, tt.endpoint, tt.warning)

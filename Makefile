@@ -66,11 +66,13 @@ test-dist: dist $(TOOLS)/mkr
 
 ## --- bench ---
 # `make bench`: wall time, CPU time and peak RSS of full runs of the built plugin, side by side with the
-# shell loop it replaces and a minimal floor, on 30 real tasks and on 100/300/1000 stand-in targets, plus a
-# profile (bench/run.sh). Starts a private dockerd when none answers, as `make test` does.
+# shell loop it replaces and a minimal floor, on 30 real tasks and on 100/300/1000 stand-in targets, the
+# same with the OTLP push to a real collector, plus a profile (bench/run.sh; BENCH_SCENARIOS, BENCH_SIZES,
+# BENCH_RUNS choose what and how long). Starts a private dockerd when none answers, as `make test` does.
 .PHONY: bench
-bench: build $(TOOLS)/mackerel-plugin-gostats
-	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) scripts/with-dockerd.sh bench/run.sh
+bench: build $(TOOLS)/mackerel-plugin-gostats $(TOOLS)/otelcol
+	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) OTELCOL=$(abspath $(TOOLS)/otelcol) \
+		scripts/with-dockerd.sh bench/run.sh
 
 ## --- tools ---
 # Every tool is built the same way, in a throwaway module that requires its pinned version: the module

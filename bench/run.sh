@@ -15,11 +15,22 @@
 #            the same host-port floor.
 #   engine-expvar N tasks serving only Go's expvar, read with --format expvar
 #            (plugin only; the log line gives one body of each kind).
+#   engine-otlp the engine tasks read with --output mackerel,otlp, pushing to an
+#            OpenTelemetry Collector on loopback (started here from $OTELCOL,
+#            default .cache/bin/otelcol: `make .cache/bin/otelcol`), interleaved
+#            with the same runs without OTLP ("otlp" and "plugin" rows): the push's
+#            cost in wall and CPU time.
 #   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
 #            serving the real stats handler on N loopback ports) behind
 #            bench/dockerapi (internal/standin's Docker Engine API stand-in,
 #            answering with N copies of a container of testdata/containers.json).
 #            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
+#   standin-otlp at each stand-in N, the plugin with --output mackerel,otlp to the
+#            collector, interleaved with the plugin alone, as engine-otlp.
+#   otlp-send the Go benchmarks of lib (BenchmarkOTLPEncode1000, BenchmarkOTLPSend1000
+#            to the same collector): export requests, their bytes, gzip and wire
+#            bytes, and the time of one push of 1,000 targets.
+# BENCH_SCENARIOS picks some of them (default: all, in this order).
 # Each program runs once to warm up (and to create its state file), then
 # $BENCH_RUNS (7) times, interleaved, >= 1 s apart (rates need whole seconds
 # between runs, as in production). The table gives medians.
@@ -37,8 +48,26 @@ RUNS=${BENCH_RUNS:-7}
 REAL_N=${BENCH_REAL_N:-30}
 SIZES=${BENCH_SIZES:-100 300 1000}
 LOOP_MAX=${BENCH_LOOP_MAX:-300}
+SCENARIOS=" ${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-otlp standin standin-otlp otlp-send} "
 PLUGIN=$PWD/mackerel-plugin-ecs-gostats
 GOSTATS=${GOSTATS:-$PWD/.cache/bin/mackerel-plugin-gostats}
+OTELCOL=${OTELCOL:-$PWD/.cache/bin/otelcol}
+# selected SCENARIO...: whether any of them is in BENCH_SCENARIOS.
+selected() {
+	local s
+	for s in "$@"; do [[ $SCENARIOS == *" $s "* ]] && return 0; done
+	return 1
+}
+for s in $SCENARIOS; do
+	case $s in
+	engine | engine-ip | engine-expvar | engine-otlp | standin | standin-otlp | otlp-send) ;;
+	*) echo "$0: unknown scenario $s in BENCH_SCENARIOS" >&2; exit 2 ;;
+	esac
+done
+if selected engine-otlp standin-otlp otlp-send && [ ! -x "$OTELCOL" ]; then
+	echo "$0: $OTELCOL missing (make .cache/bin/otelcol, or OTELCOL=...) for the OTLP scenarios" >&2
+	exit 1
+fi
 
 for f in "$PLUGIN" "$GOSTATS"; do
 	[ -x "$f" ] || { echo "$0: $f missing (make build, make .cache/bin/mackerel-plugin-gostats)" >&2; exit 1; }
@@ -78,6 +107,57 @@ for p in fleet dockerapi floor measure profile; do
 done
 export MACKEREL_PLUGIN_WORKDIR=$work/state # state files of the plugin and of gostats
 export GOSTATS
+# The OTLP runs send no key: the collector is on loopback and wants none.
+unset MACKEREL_APIKEY
+
+# The collector of the OTLP scenarios, on a free loopback port: an OTLP/gRPC receiver and the file exporter
+# (requests counted from its lines). OTLP_ENDPOINT is where it listens.
+OTLP_ENDPOINT=
+start_collector() {
+	local port
+	for _ in $(seq 1 50); do
+		port=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	done
+	cat >"$work/otelcol.yaml" <<CONF
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$port
+exporters:
+  file:
+    path: $work/otlp.jsonl
+    format: json
+service:
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [file]
+CONF
+	"$OTELCOL" --config "$work/otelcol.yaml" >"$work/otelcol.log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 1 300); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			OTLP_ENDPOINT=127.0.0.1:$port
+			log "collector $OTELCOL listening on $OTLP_ENDPOINT"
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "the collector did not start:"
+	cat "$work/otelcol.log" >&2
+	exit 1
+}
+if selected engine-otlp standin-otlp otlp-send; then
+	start_collector
+	collector_pid=${pids[-1]}
+fi
 
 # measure SCENARIO PROGRAM N CMD...: one run; appends
 # "scenario program N wall cpu rss_kib exit stdout_lines stderr_lines" to results.
@@ -124,6 +204,33 @@ rounds() {
 	done
 }
 
+# rounds_otlp SCENARIO N PLUGIN_ARGS...: warm-up, then RUNS interleaved rounds of the plugin with PLUGIN_ARGS
+# ("plugin") and with --output mackerel,otlp to the collector as well ("otlp"). Logs the requests the
+# collector received.
+rounds_otlp() {
+	local scenario=$1 n=$2
+	shift 2
+	local otlp=(--output mackerel,otlp --otlp-endpoint "$OTLP_ENDPOINT" --otlp-insecure)
+	local before
+	before=$(wc -l <"$work/otlp.jsonl" 2>/dev/null || echo 0)
+	"$PLUGIN" "$@" >/dev/null 2>&1 || true
+	"$PLUGIN" "$@" "${otlp[@]}" >/dev/null 2>&1 || true
+	sleep 1.1
+	for i in $(seq 1 "$RUNS"); do
+		if [ $((i % 2)) = 1 ]; then
+			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
+			measure "$scenario" otlp "$n" "$PLUGIN" "$@" "${otlp[@]}"
+		else
+			measure "$scenario" otlp "$n" "$PLUGIN" "$@" "${otlp[@]}"
+			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
+		fi
+		sleep 1.1
+	done
+	sleep 1.5 # the file exporter writes within a second
+	log "$scenario N=$n: the collector received $(($(wc -l <"$work/otlp.jsonl") - before)) export requests from $((RUNS + 1)) runs with OTLP, $(du -k "$work/otlp.jsonl" | cut -f1) KiB of JSON so far"
+}
+
+if selected engine engine-ip engine-otlp engine-expvar; then
 # --- engine: N real tasks on the Docker daemon ---
 log "importing $image and starting $REAL_N tasks (cluster label $cluster)"
 scripts/ecs-task.sh image "$image"
@@ -144,14 +251,24 @@ if [ "$loop_ports" = "$plugin_ports" ]; then
 else
 	log "ports differ: loop [$loop_ports] plugin [$plugin_ports]"
 fi
-log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
-rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
+if selected engine; then
+	log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
+	rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
+fi
 # The same tasks reached at their container addresses, as mackerel-agent in a container does: no
 # docker-proxy hop. Its floor column is still the host-port floor.
-log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
-rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
+if selected engine-ip; then
+	log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
+	rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
+fi
+# The same tasks with the OTLP push as well, beside the same runs without it.
+if selected engine-otlp; then
+	log "engine-otlp: $REAL_N tasks, $RUNS rounds of the plugin with and without --output mackerel,otlp"
+	rounds_otlp engine-otlp "$REAL_N" -l "com.amazonaws.ecs.cluster=$cluster"
+fi
 # The same number of tasks serving only Go's expvar (/debug/vars), read with --format expvar: plugin
 # only (the floor reads /stats). Bodies: one task's answer of each kind.
+if selected engine-expvar; then
 port=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
 stats_bytes=$(curl -s "http://127.0.0.1:$port/stats" | wc -c)
 scripts/ecs-task.sh rm --cluster "$cluster"
@@ -169,10 +286,13 @@ for _ in $(seq 1 "$RUNS"); do
 	sleep 1.1
 	measure engine-expvar plugin "$REAL_N" "$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster"
 done
+fi
 scripts/ecs-task.sh rm --cluster "$cluster"
+fi
 
 # --- standin: fleet + Docker API stand-in ---
 export DOCKER_HOST=unix://$work/api.sock
+selected standin standin-otlp || SIZES=
 for n in $SIZES; do
 	rm -f "$work/ports" "$work/api.sock"
 	"$work/bin/fleet" -n "$n" -ports "$work/ports" &
@@ -185,9 +305,15 @@ for n in $SIZES; do
 	for _ in $(seq 1 100); do [ -S "$work/api.sock" ] && break; sleep 0.1; done
 	with_loop=no
 	[ "$n" -gt "$LOOP_MAX" ] || with_loop=yes
-	log "standin: N=$n, $RUNS rounds of plugin, floor$([ $with_loop = no ] || echo ' and loop')"
-	rounds standin "$n" "$with_loop"
-	if [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
+	if selected standin; then
+		log "standin: N=$n, $RUNS rounds of plugin, floor$([ $with_loop = no ] || echo ' and loop')"
+		rounds standin "$n" "$with_loop"
+	fi
+	if selected standin-otlp; then
+		log "standin-otlp: N=$n, $RUNS rounds of the plugin with and without --output mackerel,otlp"
+		rounds_otlp standin-otlp "$n"
+	fi
+	if selected standin && [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
 		log "profiling the plugin at N=$n"
 		(cd "$work" && bin/profile -runs 20 -tempfile "$work/state/profile.json" >"$work/profile.txt" 2>"$work/profile.err")
 		go tool pprof -top -cum -nodecount=40 "$work/bin/profile" "$work/cpu.pprof" 2>/dev/null >"$work/cpu.txt" || true
@@ -196,8 +322,15 @@ for n in $SIZES; do
 	fi
 	kill "$api" "$fleet"
 	wait "$api" "$fleet" 2>/dev/null || true
-	pids=()
+	pids=(${collector_pid:+"$collector_pid"})
 done
+
+# --- otlp-send: lib's benchmarks of one push of 1,000 targets to the same kind of collector ---
+if selected otlp-send; then
+	log "otlp-send: go test -bench 'OTLP(Encode|Send)1000' ./lib"
+	OTELCOL_BIN=$OTELCOL go test -run '^$' -bench 'OTLP(Encode|Send)1000$' -benchtime 20x -count 1 ./lib >"$work/otlp-bench.txt" 2>&1 ||
+		{ log "the OTLP benchmarks failed:"; cat "$work/otlp-bench.txt" >&2; exit 1; }
+fi
 
 # --- table ---
 median() { sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -216,7 +349,7 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	floor_wall=$(col "$s" floor "$n" 4)
 	loop_wall=$(col "$s" loop "$n" 4)
 	loop_cpu=$(col "$s" loop "$n" 5)
-	for p in plugin floor loop; do
+	for p in plugin otlp floor loop; do
 		wall=$(col "$s" "$p" "$n" 4)
 		[ -n "$wall" ] || continue
 		cpu=$(col "$s" "$p" "$n" 5)
@@ -233,6 +366,22 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 		}'
 	done
 done
+
+# The OTLP scenarios: each run with the push over the same rounds' runs without it.
+for key in $(awk '$2 == "otlp" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
+	s=${key%%:*} n=${key##*:}
+	awk -v s="$s" -v n="$n" -v w1="$(col "$s" otlp "$n" 4)" -v w0="$(col "$s" plugin "$n" 4)" \
+		-v c1="$(col "$s" otlp "$n" 5)" -v c0="$(col "$s" plugin "$n" 5)" \
+		-v r1="$(col "$s" otlp "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" 'BEGIN {
+		printf "%s N=%d: --output mackerel,otlp over mackerel: wall %.2fx (%+.1f ms), CPU %.2fx (%+.1f ms), peak RSS %+.1f MiB\n",
+			s, n, w1 / w0, (w1 - w0) * 1000, c1 / c0, (c1 - c0) * 1000, (r1 - r0) / 1024
+	}'
+done
+if [ -s "$work/otlp-bench.txt" ]; then
+	echo
+	echo "One push of 1,000 targets of the handler (lib, go test -bench, 20 iterations; Send: a new plain-text connection each):"
+	grep -E '^(Benchmark|goos|goarch|cpu)' "$work/otlp-bench.txt"
+fi
 
 if [ -s "$work/cpu.txt" ]; then
 	echo

@@ -48,8 +48,8 @@ type scraper struct {
 	now         time.Time
 }
 
-func newScraper(hc *http.Client, opts options, learnt map[string]learnt, now time.Time) scraper {
-	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, timeout: opts.Timeout,
+func newScraper(hc *http.Client, opts options, timeout time.Duration, learnt map[string]learnt, now time.Time) scraper {
+	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, timeout: timeout,
 		concurrency: opts.Concurrency, learnt: learnt, now: now}
 }
 

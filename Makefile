@@ -89,8 +89,9 @@ $(TOOLS)/%:
 		go build -trimpath -ldflags "-s -w" -o $(abspath $@).tmp $(call tool_package,$*)
 	mv $@.tmp $@
 
-# The OpenTelemetry Collector (tools/otelcol, a module of its own): rebuilt when its files change. A cold
-# build takes several minutes and most of a GiB of module cache.
+# The OpenTelemetry Collector (tools/otelcol, a module of its own): rebuilt when its files change. From
+# empty caches it took 11.5 minutes on a 2-core machine (189 modules downloaded, 480 MB of module cache,
+# 690 MB of build cache, 760 MB peak RSS); a 41 MB binary.
 $(TOOLS)/otelcol: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
 	mkdir -p $(TOOLS)
 	cd tools/otelcol && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \

@@ -48,6 +48,7 @@ type options struct {
 	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
 	format      format          // parsed Format; nil for auto
+	formatFrom  string          // "flag" when --format is given, else "default" (--list says which)
 	keyTemplate keyTemplate     // parsed Key
 	graphs      map[string]bool // parsed Graphs; nil: all
 }
@@ -74,6 +75,10 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		opts.DockerHost = defaultDockerHost
 	}
 	opts.format = formatNamed(opts.Format) // nil: auto
+	opts.formatFrom = "default"
+	if o := p.FindOptionByLongName("format"); o.IsSet() && !o.IsSetDefault() {
+		opts.formatFrom = "flag"
+	}
 	pathSet := p.FindOptionByLongName("path").IsSet()
 	if !p.FindOptionByLongName("key").IsSet() {
 		opts.Key = defaultKey

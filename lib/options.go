@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,11 +131,14 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 
 // tempfile is --tempfile, else one state file per command line, as
 // go-mackerel-plugin-helper names its own: two plugin blocks with different
-// filters never share state.
+// filters never share state. --list is left out of the command line: it
+// reads (never writes) the state of the block it is added to, so it shows
+// that block's slots and, with --format auto, what its runs remembered.
 func (o options) tempfile(args []string) string {
 	if o.Tempfile != "" {
 		return o.Tempfile
 	}
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--list" })
 	sum := sha1.Sum([]byte(strings.Join(args, " ")))
 	return filepath.Join(pluginutil.PluginWorkDir(), fmt.Sprintf("%s-%x", pluginName, sum))
 }

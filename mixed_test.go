@@ -228,15 +228,17 @@ func TestMixedFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer md.Close()
+	// In the task, the command of examples/mackerel-container-agent.yml's
+	// block (--source task-metadata) with --format auto.
+	taskCommand := append(containerAgentCommand(t, "/mackerel-plugin-ecs-gostats"), "--format", "auto")
 	stateDir := t.TempDir()
-	// The plugin in the task, as mackerel-container-agent runs it there, with
-	// its state file kept between runs.
+	// The plugin in the task, with its state file kept between runs.
 	inTaskRun := func(t *testing.T, args ...string) result {
 		t.Helper()
 		run := []string{"run", "--rm", "--label", "com.amazonaws.ecs.cluster=" + taskCluster, "--network", "container:" + pause,
 			"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "-v", stateDir + ":/state",
-			"-e", "ECS_CONTAINER_METADATA_URI_V4=" + md.URL, image, "--source", "task-metadata", "--format", "auto",
-			"--timeout", scrapeTimeout.String(), "--tempfile", "/state/state"}
+			"-e", "ECS_CONTAINER_METADATA_URI_V4=" + md.URL, "--entrypoint", taskCommand[0], image}
+		run = append(append(run, taskCommand[1:]...), "--timeout", scrapeTimeout.String(), "--tempfile", "/state/state")
 		r, err := runProcess(60*time.Second, append(os.Environ(), "DOCKER_HOST="+dockerHost), "docker", append(run, args...)...)
 		if err == nil && r.code >= 125 {
 			err = fmt.Errorf("exit status %d: %s", r.code, r.stderr)
@@ -339,9 +341,7 @@ func TestMixedFleet(t *testing.T) {
 		assertGoTasks(t, custom, "custom.", goKeys)
 		assertHealth(t, custom, "custom.", health{found: 5, ok: 5}, scrapeTimeout+runMargin)
 
-		// In the task, the block of examples/mackerel-container-agent.yml with --format auto.
-		command := append(containerAgentCommand(t, "/mackerel-plugin-ecs-gostats"), "--format", "auto")
-		r := agentOnceInTask(t, image, taskCluster, pause, []string{"ECS_CONTAINER_METADATA_URI_V4=" + md.URL}, command)
+		r := agentOnceInTask(t, image, taskCluster, pause, []string{"ECS_CONTAINER_METADATA_URI_V4=" + md.URL}, taskCommand)
 		custom = agentCustomValues(t, []byte(r.stdout))
 		assertGoTasks(t, custom, "custom.", []string{"web", "api"})
 		assertHealth(t, custom, "custom.", health{found: 2, ok: 2}, scrapeTimeout+runMargin)

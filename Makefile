@@ -67,7 +67,8 @@ test-dist: dist $(TOOLS)/mkr
 ## --- bench ---
 # `make bench`: wall time, CPU time and peak RSS of full runs of the built plugin, side by side with the
 # shell loop it replaces and a minimal floor, on 30 real tasks and on 100/300/1000 stand-in targets, plus a
-# profile (bench/run.sh). Starts a private dockerd when none answers, as `make test` does.
+# profile (bench/run.sh; BENCH_SCENARIOS, BENCH_RUNS, BENCH_SIZES select what runs and how often). Starts a
+# private dockerd when none answers, as `make test` does.
 .PHONY: bench
 bench: build $(TOOLS)/mackerel-plugin-gostats
 	GOSTATS=$(abspath $(TOOLS)/mackerel-plugin-gostats) scripts/with-dockerd.sh bench/run.sh

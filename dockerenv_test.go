@@ -28,6 +28,7 @@ import (
 
 	// testdata/statsapp serves this handler; go mod tidy skips testdata, so
 	// this import keeps the module in go.mod.
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 	_ "github.com/fukata/golang-stats-api-handler"
 )
 
@@ -412,22 +413,8 @@ func cleanup() error {
 	return nil
 }
 
-// skipUnlessCI skips t for why, or fails it when CI is set: under CI every
-// precondition must hold, since a skip there would hide the test.
-func skipUnlessCI(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but " + why)
-	}
-	t.Skip(why)
-}
-
-// toolBin is the path of a tool `make test` builds and names in env.
-func toolBin(t testing.TB, env, tool string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		skipUnlessCI(t, env+" is not set; run `make test`, which builds "+tool)
-	}
-	return p
-}
+// skipUnlessCI and toolBin: see internal/testenv.
+var (
+	skipUnlessCI = testenv.SkipUnlessCI
+	toolBin      = testenv.Tool
+)

@@ -178,37 +178,7 @@ func TestFargateTask(t *testing.T) {
 
 	t.Run("under mackerel-agent once", func(t *testing.T) {
 		toolBin(t, "MACKEREL_AGENT_BIN", "mackerel-agent")
-		commandJSON, _ := json.Marshal(command)
-		conf := fmt.Sprintf(`apikey = "dummy"
-apibase = "http://127.0.0.1:9"
-pidfile = "/tmp/mackerel-agent.pid"
-root = "/tmp"
-cloud_platform = "none"
-
-[plugin.metrics.ecs-gostats]
-command = %s
-`, commandJSON)
-		confFile := filepath.Join(t.TempDir(), "mackerel-agent.conf")
-		if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		create := []string{"create", "--label", "com.amazonaws.ecs.cluster=" + cluster, "--network", "container:" + pause,
-			"-e", env[0], "--entrypoint", "/mackerel-agent", image, "once", "-conf", "/tmp/mackerel-agent.conf"}
-		created, err := docker(context.Background(), create...)
-		if err != nil {
-			t.Fatalf("%v: %s", err, created)
-		}
-		id := strings.TrimSpace(created)
-		if out, err := docker(context.Background(), "cp", confFile, id+":/tmp/mackerel-agent.conf"); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
-		agentRun, err := runProcess(60*time.Second, append(os.Environ(), "DOCKER_HOST="+dockerHost), "docker", "start", "-a", id)
-		if err == nil && agentRun.code != 0 {
-			err = fmt.Errorf("exit status %d", agentRun.code)
-		}
-		if err != nil {
-			t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, agentRun.stderr)
-		}
+		agentRun := agentOnceInTask(t, image, cluster, pause, env, command)
 		if strings.Contains(agentRun.stderr, "Failed to fetch meta information") {
 			t.Errorf("mackerel-agent could not read the plugin's graph definitions:\n%s", agentRun.stderr)
 		}
@@ -252,6 +222,50 @@ command = %s
 			t.Logf("mackerel-agent stderr:\n%s", agentRun.stderr)
 		}
 	})
+}
+
+// agentOnceInTask runs `mackerel-agent once` in a container of image (which
+// has /mackerel-agent, see pluginImage) in the network namespace of the
+// container netns, with env, configured with one metrics plugin block
+// running command, and returns what it printed; it fails t when the agent
+// does not exit 0.
+func agentOnceInTask(t *testing.T, image, cluster, netns string, env, command []string) result {
+	t.Helper()
+	commandJSON, _ := json.Marshal(command)
+	conf := fmt.Sprintf(`apikey = "dummy"
+apibase = "http://127.0.0.1:9"
+pidfile = "/tmp/mackerel-agent.pid"
+root = "/tmp"
+cloud_platform = "none"
+
+[plugin.metrics.ecs-gostats]
+command = %s
+`, commandJSON)
+	confFile := filepath.Join(t.TempDir(), "mackerel-agent.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	create := []string{"create", "--label", "com.amazonaws.ecs.cluster=" + cluster, "--network", "container:" + netns}
+	for _, e := range env {
+		create = append(create, "-e", e)
+	}
+	create = append(create, "--entrypoint", "/mackerel-agent", image, "once", "-conf", "/tmp/mackerel-agent.conf")
+	created, err := docker(context.Background(), create...)
+	if err != nil {
+		t.Fatalf("%v: %s", err, created)
+	}
+	id := strings.TrimSpace(created)
+	if out, err := docker(context.Background(), "cp", confFile, id+":/tmp/mackerel-agent.conf"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	r, err := runProcess(60*time.Second, append(os.Environ(), "DOCKER_HOST="+dockerHost), "docker", "start", "-a", id)
+	if err == nil && r.code != 0 {
+		err = fmt.Errorf("exit status %d", r.code)
+	}
+	if err != nil {
+		t.Fatalf("mackerel-agent once: %v\nstderr:\n%s", err, r.stderr)
+	}
+	return r
 }
 
 // TestContainerAgentExamples: the mackerel-container-agent configuration, the

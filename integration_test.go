@@ -369,10 +369,17 @@ func TestList(t *testing.T) {
 			t.Errorf("no line for %s:\n%s", tk.name, r.stdout)
 			continue
 		}
-		// name, short id, family, address, key (the host port by default), status
+		// name, short id, family, address, key (the host port by default),
+		// status, then how it was read: the default format at its default path
 		if want := []string{tk.name, tk.shortID(), tk.family, "127.0.0.1:" + tk.port, tk.port}; !slices.Equal(f[:5], want) {
 			t.Errorf("line for %s starts %q, want %q", tk.name, f[:5], want)
 		}
+		read := []string{"gostats", "(default)", "at", "/stats", "(default)"}
+		if len(f) < 5+len(read) || !slices.Equal(f[len(f)-len(read):], read) {
+			t.Errorf("line for %s: %q, want it to end %q", tk.name, f, read)
+			continue
+		}
+		f = f[:len(f)-len(read)]
 		if tk.mode == "ok" {
 			if _, err := time.ParseDuration(strings.Join(f[6:], "")); f[5] != "ok" || len(f) != 7 || err != nil {
 				t.Errorf("healthy %s: %q, want `ok <latency>`", tk.name, f[5:])

@@ -15,22 +15,30 @@
 #            the same host-port floor.
 #   engine-expvar N tasks serving only Go's expvar, read with --format expvar
 #            (plugin only; the log line gives one body of each kind).
-#   engine-otlp the engine tasks read with --output mackerel,otlp, pushing to an
-#            OpenTelemetry Collector on loopback (started here from $OTELCOL,
-#            default .cache/bin/otelcol: `make .cache/bin/otelcol`), interleaved
-#            with the same runs without OTLP ("otlp" and "plugin" rows): the push's
-#            cost in wall and CPU time.
+#   engine-mixed a mixed fleet of N tasks (a third each: golang-stats-api-handler,
+#            client_golang's /metrics, expvar only) read with --format auto, next
+#            to a handler-only fleet of N tasks read with the default format, both
+#            running at once, in the same rounds (programs "mixed" and "handler";
+#            its x/floor column is mixed over handler). The warm-up run probes and
+#            remembers each target's format; the measured runs are the runs after
+#            it, one request a target, which the log line checks against the
+#            tasks' own request counts (statsapp's /statsapp/requests).
 #   standin  N = $BENCH_SIZES (100 300 1000) targets: bench/fleet (one process
 #            serving the real stats handler on N loopback ports) behind
 #            bench/dockerapi (internal/standin's Docker Engine API stand-in,
 #            answering with N copies of a container of testdata/containers.json).
 #            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
-#   standin-otlp at each stand-in N, the plugin with --output mackerel,otlp to the
-#            collector, interleaved with the plugin alone, as engine-otlp.
-#   otlp-send the Go benchmarks of lib (BenchmarkOTLPEncode1000, BenchmarkOTLPSend1000
-#            to the same collector): export requests, their bytes, gzip and wire
-#            bytes, and the time of one push of 1,000 targets.
-# BENCH_SCENARIOS picks some of them (default: all, in this order).
+# The OTLP output (against an OpenTelemetry Collector on loopback, started here
+# from $OTELCOL, default .cache/bin/otelcol: `make .cache/bin/otelcol`):
+#   engine-otlp the engine tasks read with --output mackerel,otlp, interleaved
+#            with the same runs without OTLP ("otlp" and "plugin" rows): the
+#            push's cost in wall and CPU time.
+#   standin-otlp the same at each stand-in N.
+#   otlp-send lib's Go benchmarks of one push of 1,000 targets to the same kind
+#            of collector (BenchmarkOTLPEncode1000, BenchmarkOTLPSend1000):
+#            export requests, their bytes, gzip and wire bytes, time.
+# BENCH_SCENARIOS selects scenarios (default: all, "engine engine-ip engine-expvar
+# engine-mixed engine-otlp standin standin-otlp otlp-send").
 # Each program runs once to warm up (and to create its state file), then
 # $BENCH_RUNS (7) times, interleaved, >= 1 s apart (rates need whole seconds
 # between runs, as in production). The table gives medians.
@@ -48,26 +56,10 @@ RUNS=${BENCH_RUNS:-7}
 REAL_N=${BENCH_REAL_N:-30}
 SIZES=${BENCH_SIZES:-100 300 1000}
 LOOP_MAX=${BENCH_LOOP_MAX:-300}
-SCENARIOS=" ${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-otlp standin standin-otlp otlp-send} "
+SCENARIOS=${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-mixed engine-otlp standin standin-otlp otlp-send}
 PLUGIN=$PWD/mackerel-plugin-ecs-gostats
 GOSTATS=${GOSTATS:-$PWD/.cache/bin/mackerel-plugin-gostats}
 OTELCOL=${OTELCOL:-$PWD/.cache/bin/otelcol}
-# selected SCENARIO...: whether any of them is in BENCH_SCENARIOS.
-selected() {
-	local s
-	for s in "$@"; do [[ $SCENARIOS == *" $s "* ]] && return 0; done
-	return 1
-}
-for s in $SCENARIOS; do
-	case $s in
-	engine | engine-ip | engine-expvar | engine-otlp | standin | standin-otlp | otlp-send) ;;
-	*) echo "$0: unknown scenario $s in BENCH_SCENARIOS" >&2; exit 2 ;;
-	esac
-done
-if selected engine-otlp standin-otlp otlp-send && [ ! -x "$OTELCOL" ]; then
-	echo "$0: $OTELCOL missing (make .cache/bin/otelcol, or OTELCOL=...) for the OTLP scenarios" >&2
-	exit 1
-fi
 
 for f in "$PLUGIN" "$GOSTATS"; do
 	[ -x "$f" ] || { echo "$0: $f missing (make build, make .cache/bin/mackerel-plugin-gostats)" >&2; exit 1; }
@@ -99,6 +91,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log() { echo "bench: $*" >&2; }
+# want SCENARIO: it is among BENCH_SCENARIOS.
+want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+for sc in $SCENARIOS; do
+	case $sc in
+	engine | engine-ip | engine-expvar | engine-mixed | engine-otlp | standin | standin-otlp | otlp-send) ;;
+	*) echo "$0: unknown scenario $sc in BENCH_SCENARIOS" >&2; exit 2 ;;
+	esac
+done
+if { want engine-otlp || want standin-otlp || want otlp-send; } && [ ! -x "$OTELCOL" ]; then
+	echo "$0: $OTELCOL missing (make .cache/bin/otelcol, or OTELCOL=...) for the OTLP scenarios" >&2
+	exit 1
+fi
 
 log "building bench programs in $work"
 mkdir -p "$work/bin" "$work/state"
@@ -154,7 +158,8 @@ CONF
 	cat "$work/otelcol.log" >&2
 	exit 1
 }
-if selected engine-otlp standin-otlp otlp-send; then
+collector_pid=
+if want engine-otlp || want standin-otlp || want otlp-send; then
 	start_collector
 	collector_pid=${pids[-1]}
 fi
@@ -204,6 +209,19 @@ rounds() {
 	done
 }
 
+# --- engine: N real tasks on the Docker daemon ---
+# ok_targets N ARGS...: wait until the plugin's --list shows N targets ok.
+ok_targets() {
+	local n=$1 ok=0
+	shift
+	for _ in $(seq 1 60); do
+		ok=$("$PLUGIN" --list "$@" 2>/dev/null | grep -c ' ok ' || true)
+		[ "$ok" -ge "$n" ] && return 0
+		sleep 0.5
+	done
+	log "only $ok of $n tasks answered ($*)"
+	return 1
+}
 # rounds_otlp SCENARIO N PLUGIN_ARGS...: warm-up, then RUNS interleaved rounds of the plugin with PLUGIN_ARGS
 # ("plugin") and with --output mackerel,otlp to the collector as well ("otlp"). Logs the requests the
 # collector received.
@@ -230,69 +248,111 @@ rounds_otlp() {
 	log "$scenario N=$n: the collector received $(($(wc -l <"$work/otlp.jsonl") - before)) export requests from $((RUNS + 1)) runs with OTLP, $(du -k "$work/otlp.jsonl" | cut -f1) KiB of JSON so far"
 }
 
-if selected engine engine-ip engine-otlp engine-expvar; then
-# --- engine: N real tasks on the Docker daemon ---
-log "importing $image and starting $REAL_N tasks (cluster label $cluster)"
-scripts/ecs-task.sh image "$image"
-for _ in $(seq 1 "$REAL_N"); do
-	scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family web --container-name web >/dev/null
-done
-ok=0
-for _ in $(seq 1 60); do
-	ok=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" 2>/dev/null | grep -c ' ok ' || true)
-	[ "$ok" -ge "$REAL_N" ] && break
-	sleep 0.5
-done
-[ "$ok" -ge "$REAL_N" ] || { log "only $ok of $REAL_N tasks answered"; exit 1; }
-loop_ports=$(docker ps --format='{{.Ports}}' --filter "label=com.amazonaws.ecs.cluster=$cluster" | cut -f1 -d- | cut -f2 -d: | sort -n | tr '\n' ' ')
-plugin_ports=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk '{n = split($4, a, ":"); print a[n]}' | sort -n | tr '\n' ' ')
-if [ "$loop_ports" = "$plugin_ports" ]; then
-	log "the loop's docker ps | cut pipeline yields the same $REAL_N ports as the plugin"
-else
-	log "ports differ: loop [$loop_ports] plugin [$plugin_ports]"
+if want engine || want engine-ip || want engine-expvar || want engine-mixed || want engine-otlp; then
+	log "importing $image"
+	scripts/ecs-task.sh image "$image"
 fi
-if selected engine; then
-	log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
-	rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
-fi
-# The same tasks reached at their container addresses, as mackerel-agent in a container does: no
-# docker-proxy hop. Its floor column is still the host-port floor.
-if selected engine-ip; then
-	log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
-	rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
-fi
-# The same tasks with the OTLP push as well, beside the same runs without it.
-if selected engine-otlp; then
-	log "engine-otlp: $REAL_N tasks, $RUNS rounds of the plugin with and without --output mackerel,otlp"
-	rounds_otlp engine-otlp "$REAL_N" -l "com.amazonaws.ecs.cluster=$cluster"
+stats_bytes=-
+if want engine || want engine-ip || want engine-otlp; then
+	log "starting $REAL_N tasks (cluster label $cluster)"
+	for _ in $(seq 1 "$REAL_N"); do
+		scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family web --container-name web >/dev/null
+	done
+	ok_targets "$REAL_N" -l "com.amazonaws.ecs.cluster=$cluster"
+	loop_ports=$(docker ps --format='{{.Ports}}' --filter "label=com.amazonaws.ecs.cluster=$cluster" | cut -f1 -d- | cut -f2 -d: | sort -n | tr '\n' ' ')
+	plugin_ports=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk '{n = split($4, a, ":"); print a[n]}' | sort -n | tr '\n' ' ')
+	if [ "$loop_ports" = "$plugin_ports" ]; then
+		log "the loop's docker ps | cut pipeline yields the same $REAL_N ports as the plugin"
+	else
+		log "ports differ: loop [$loop_ports] plugin [$plugin_ports]"
+	fi
+	if want engine; then
+		log "engine: $REAL_N tasks, $RUNS rounds of plugin, floor and loop"
+		rounds engine "$REAL_N" yes -l "com.amazonaws.ecs.cluster=$cluster"
+	fi
+	# The same tasks reached at their container addresses, as mackerel-agent in a container does: no
+	# docker-proxy hop. Its floor column is still the host-port floor.
+	if want engine-ip; then
+		log "engine-ip: $REAL_N tasks with --address container-ip, $RUNS rounds of plugin and floor"
+		rounds engine-ip "$REAL_N" no -l "com.amazonaws.ecs.cluster=$cluster" --address container-ip --key '{family}-{slot}'
+	fi
+	# The same tasks with the OTLP push as well, beside the same runs without it.
+	if want engine-otlp; then
+		log "engine-otlp: $REAL_N tasks, $RUNS rounds of the plugin with and without --output mackerel,otlp"
+		rounds_otlp engine-otlp "$REAL_N" -l "com.amazonaws.ecs.cluster=$cluster"
+	fi
+	port=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
+	stats_bytes=$(curl -s "http://127.0.0.1:$port/stats" | wc -c)
+	scripts/ecs-task.sh rm --cluster "$cluster"
 fi
 # The same number of tasks serving only Go's expvar (/debug/vars), read with --format expvar: plugin
 # only (the floor reads /stats). Bodies: one task's answer of each kind.
-if selected engine-expvar; then
-port=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
-stats_bytes=$(curl -s "http://127.0.0.1:$port/stats" | wc -c)
-scripts/ecs-task.sh rm --cluster "$cluster"
-for _ in $(seq 1 "$REAL_N"); do
-	scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family api --container-name api --mode expvar >/dev/null
-done
-for _ in $(seq 1 60); do
-	[ "$("$PLUGIN" --list --format expvar -l "com.amazonaws.ecs.cluster=$cluster" 2>/dev/null | grep -c ' ok ')" -ge "$REAL_N" ] && break
-	sleep 0.5
-done
-port=$("$PLUGIN" --list --format expvar -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
-log "engine-expvar: $REAL_N tasks, $RUNS runs of the plugin; one task's body: /stats $stats_bytes bytes, /debug/vars $(curl -s "http://127.0.0.1:$port/debug/vars" | wc -c) bytes"
-"$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster" >/dev/null
-for _ in $(seq 1 "$RUNS"); do
-	sleep 1.1
-	measure engine-expvar plugin "$REAL_N" "$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster"
-done
+if want engine-expvar; then
+	for _ in $(seq 1 "$REAL_N"); do
+		scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family api --container-name api --mode expvar >/dev/null
+	done
+	ok_targets "$REAL_N" --format expvar -l "com.amazonaws.ecs.cluster=$cluster"
+	port=$("$PLUGIN" --list --format expvar -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
+	log "engine-expvar: $REAL_N tasks, $RUNS runs of the plugin; one task's body: /stats $stats_bytes bytes, /debug/vars $(curl -s "http://127.0.0.1:$port/debug/vars" | wc -c) bytes"
+	"$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster" >/dev/null
+	for _ in $(seq 1 "$RUNS"); do
+		sleep 1.1
+		measure engine-expvar plugin "$REAL_N" "$PLUGIN" --format expvar -l "com.amazonaws.ecs.cluster=$cluster"
+	done
+	scripts/ecs-task.sh rm --cluster "$cluster"
 fi
-scripts/ecs-task.sh rm --cluster "$cluster"
+# A mixed fleet read with --format auto beside a handler-only fleet of the same size, both up at once and
+# told apart by a label of the bench's own (bench.fleet), measured in the same rounds.
+# fleet_requests FLEET: the requests its tasks have served so far, all paths, by their own counts.
+fleet_requests() {
+	local total=0 p n
+	for p in $(docker ps --filter "label=bench.fleet=$1" --format '{{.Ports}}' | cut -f1 -d- | cut -f2 -d:); do
+		n=$(curl -s "http://127.0.0.1:$p/statsapp/requests" | grep -o '[0-9][0-9]*' | awk '{s += $1} END {print s + 0}')
+		total=$((total + n))
+	done
+	echo "$total"
+}
+if want engine-mixed; then
+	third=$((REAL_N / 3))
+	mixed_n=$((3 * third))
+	log "engine-mixed: starting $mixed_n mixed tasks ($third each of handler, prometheus, expvar) and $mixed_n handler tasks"
+	for _ in $(seq 1 "$third"); do
+		for mode in ok prometheus expvar; do
+			scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family "mixed-$mode" --container-name app \
+				--mode "$mode" -- --label bench.fleet=mixed >/dev/null
+		done
+	done
+	for _ in $(seq 1 "$mixed_n"); do
+		scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family web --container-name web \
+			-- --label bench.fleet=handler >/dev/null
+	done
+	mixed=(-l "com.amazonaws.ecs.cluster=$cluster" -l bench.fleet=mixed --format auto)
+	handler=(-l "com.amazonaws.ecs.cluster=$cluster" -l bench.fleet=handler)
+	ok_targets "$mixed_n" "${mixed[@]}"
+	ok_targets "$mixed_n" "${handler[@]}"
+	# warm-up: the mixed fleet's probes, remembered in its state file
+	"$PLUGIN" "${mixed[@]}" >/dev/null
+	"$PLUGIN" "${handler[@]}" >/dev/null
+	sleep 1.1
+	before=$(fleet_requests mixed)
+	log "engine-mixed: $RUNS rounds of mixed (--format auto) and handler (default format)"
+	for i in $(seq 1 "$RUNS"); do
+		if [ $((i % 2)) = 1 ]; then
+			measure engine-mixed mixed "$mixed_n" "$PLUGIN" "${mixed[@]}"
+			measure engine-mixed handler "$mixed_n" "$PLUGIN" "${handler[@]}"
+		else
+			measure engine-mixed handler "$mixed_n" "$PLUGIN" "${handler[@]}"
+			measure engine-mixed mixed "$mixed_n" "$PLUGIN" "${mixed[@]}"
+		fi
+		sleep 1.1
+	done
+	log "engine-mixed: the mixed fleet served $(($(fleet_requests mixed) - before)) requests in $RUNS runs over $mixed_n targets (one a target a run: $((RUNS * mixed_n)))"
+	scripts/ecs-task.sh rm --cluster "$cluster"
 fi
 
 # --- standin: fleet + Docker API stand-in ---
 export DOCKER_HOST=unix://$work/api.sock
-selected standin standin-otlp || SIZES=
+want standin || want standin-otlp || SIZES=
 for n in $SIZES; do
 	rm -f "$work/ports" "$work/api.sock"
 	"$work/bin/fleet" -n "$n" -ports "$work/ports" &
@@ -305,15 +365,15 @@ for n in $SIZES; do
 	for _ in $(seq 1 100); do [ -S "$work/api.sock" ] && break; sleep 0.1; done
 	with_loop=no
 	[ "$n" -gt "$LOOP_MAX" ] || with_loop=yes
-	if selected standin; then
+	if want standin; then
 		log "standin: N=$n, $RUNS rounds of plugin, floor$([ $with_loop = no ] || echo ' and loop')"
 		rounds standin "$n" "$with_loop"
 	fi
-	if selected standin-otlp; then
+	if want standin-otlp; then
 		log "standin-otlp: N=$n, $RUNS rounds of the plugin with and without --output mackerel,otlp"
 		rounds_otlp standin-otlp "$n"
 	fi
-	if selected standin && [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
+	if want standin && [ "$n" = "$(echo $SIZES | awk '{print $NF}')" ]; then
 		log "profiling the plugin at N=$n"
 		(cd "$work" && bin/profile -runs 20 -tempfile "$work/state/profile.json" >"$work/profile.txt" 2>"$work/profile.err")
 		go tool pprof -top -cum -nodecount=40 "$work/bin/profile" "$work/cpu.pprof" 2>/dev/null >"$work/cpu.txt" || true
@@ -326,7 +386,7 @@ for n in $SIZES; do
 done
 
 # --- otlp-send: lib's benchmarks of one push of 1,000 targets to the same kind of collector ---
-if selected otlp-send; then
+if want otlp-send; then
 	log "otlp-send: go test -bench 'OTLP(Encode|Send)1000' ./lib"
 	OTELCOL_BIN=$OTELCOL go test -run '^$' -bench 'OTLP(Encode|Send)1000$' -benchtime 20x -count 1 ./lib >"$work/otlp-bench.txt" 2>&1 ||
 		{ log "the OTLP benchmarks failed:"; cat "$work/otlp-bench.txt" >&2; exit 1; }
@@ -341,7 +401,7 @@ echo "Full runs, process start to exit; median of $RUNS runs each (shared 2-core
 echo "CPU = user+sys incl. waited-for children; RSS = largest single process; lines, warns = stdout, stderr lines;"
 echo "fails = runs with a non-zero exit. Lines per target: plugin 17, loop 15, floor every numeric field (23)."
 echo "Load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)."
-echo "x/floor: plugin (or loop) over floor; loop/x: how many times less than the loop."
+echo "x/floor: plugin (or loop) over floor, mixed over handler; loop/x: how many times less than the loop."
 printf '%-13s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
 	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor loop/wall loop/cpu
 for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
@@ -349,9 +409,10 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	floor_wall=$(col "$s" floor "$n" 4)
 	loop_wall=$(col "$s" loop "$n" 4)
 	loop_cpu=$(col "$s" loop "$n" 5)
-	for p in plugin otlp floor loop; do
+	for p in plugin otlp floor loop handler mixed; do
 		wall=$(col "$s" "$p" "$n" 4)
 		[ -n "$wall" ] || continue
+		[ "$p" != mixed ] || floor_wall=$(col "$s" handler "$n" 4) # engine-mixed: mixed over handler
 		cpu=$(col "$s" "$p" "$n" 5)
 		rss=$(col "$s" "$p" "$n" 6)
 		lines=$(col "$s" "$p" "$n" 8)
@@ -366,6 +427,14 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 		}'
 	done
 done
+
+if grep -q '^engine-mixed ' "$work/results"; then
+	n=$(awk '$1 == "engine-mixed" {print $3; exit}' "$work/results")
+	awk -v mw="$(col engine-mixed mixed "$n" 4)" -v hw="$(col engine-mixed handler "$n" 4)" \
+		-v mc="$(col engine-mixed mixed "$n" 5)" -v hc="$(col engine-mixed handler "$n" 5)" -v n="$n" 'BEGIN {
+		printf "engine-mixed: %d mixed tasks with --format auto over %d handler tasks, same rounds: wall %.2fx, CPU %.2fx (target: at most 1.2x)\n", n, n, mw / hw, mc / hc
+	}'
+fi
 
 # The OTLP scenarios: each run with the push over the same rounds' runs without it.
 for key in $(awk '$2 == "otlp" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do

@@ -40,11 +40,11 @@ func missingWhy(t target, name string) string {
 	i := slices.IndexFunc(placeholders, func(p struct{ name, label, field string }) bool { return p.name == name })
 	switch p := placeholders[i]; {
 	case name == "port":
-		return "publishes no host port for its container port"
+		return "it publishes no host port for its container port"
 	case t.fromTaskMetadata:
 		return "the task metadata gives it no " + p.field
 	default:
-		return "has no label " + p.label
+		return "it has no label " + p.label
 	}
 }
 
@@ -118,7 +118,7 @@ func (k keyTemplate) render(t target) (string, error) {
 		}
 		v := value(t, name)
 		if v == "" && missing == nil {
-			missing = fmt.Errorf("--key %q uses {%s}, but it %s", string(k), name, missingWhy(t, name))
+			missing = fmt.Errorf("--key %q uses {%s}, but %s", string(k), name, missingWhy(t, name))
 		}
 		return unsafeKeyChars.ReplaceAllString(v, "_")
 	})

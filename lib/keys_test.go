@@ -37,6 +37,7 @@ func web(c string, created int64, hostPort uint16) target {
 
 func TestRenderKeys(t *testing.T) {
 	plain := target{ContainerID: "c0ffee0123456789", ContainerName: "my.app@1", PrivatePort: 9090}
+	taskMetadataPlain := target{ContainerID: "c0ffee0123456789", ContainerName: "worker", PrivatePort: 9090, fromTaskMetadata: true}
 	tests := []struct {
 		tmpl     string
 		target   target
@@ -50,6 +51,7 @@ func TestRenderKeys(t *testing.T) {
 		{"x:{family}", web("a", 1, 0), "x_web", nil},
 		{"{family}", plain, "", []string{`container my.app@1 c0ffee012345 (port 9090) skipped: --key "{family}" uses {family}, but it has no label com.amazonaws.ecs.task-definition-family; use a --key without it, or filter the container out`}},
 		{"{port}", web("a", 1, 0), "", []string{`container ecs-web-3-web-a a0123456789a (port 8080) skipped: --key "{port}" uses {port}, but it publishes no host port for its container port; use a --key without it, or filter the container out`}},
+		{"{revision}", taskMetadataPlain, "", []string{`container worker c0ffee012345 (port 9090) skipped: --key "{revision}" uses {revision}, but the task metadata gives it no Revision; use a --key without it, or filter the container out`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tmpl, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ type options struct {
 	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
 	format      format          // parsed Format; nil for auto
+	formatFrom  string          // "flag" when --format is given, else "default" (--list says which)
 	outputs     map[string]bool // parsed Output
 	apiKey      string          // $MACKEREL_APIKEY
 	keyTemplate keyTemplate     // parsed Key
@@ -82,6 +84,10 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		opts.DockerHost = defaultDockerHost
 	}
 	opts.format = formatNamed(opts.Format) // nil: auto
+	opts.formatFrom = "default"
+	if o := p.FindOptionByLongName("format"); o.IsSet() && !o.IsSetDefault() {
+		opts.formatFrom = "flag"
+	}
 	pathSet := p.FindOptionByLongName("path").IsSet()
 	if !p.FindOptionByLongName("key").IsSet() {
 		opts.Key = defaultKey
@@ -183,11 +189,14 @@ func isLoopback(host string) bool {
 
 // tempfile is --tempfile, else one state file per command line, as
 // go-mackerel-plugin-helper names its own: two plugin blocks with different
-// filters never share state.
+// filters never share state. --list is left out of the command line: it
+// reads (never writes) the state of the block it is added to, so it shows
+// that block's slots and, with --format auto, what its runs remembered.
 func (o options) tempfile(args []string) string {
 	if o.Tempfile != "" {
 		return o.Tempfile
 	}
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--list" })
 	sum := sha1.Sum([]byte(strings.Join(args, " ")))
 	return filepath.Join(pluginutil.PluginWorkDir(), fmt.Sprintf("%s-%x", pluginName, sum))
 }

@@ -157,6 +157,10 @@ func TestTempfile(t *testing.T) {
 	if a == b {
 		t.Errorf("two command lines share %s", a)
 	}
+	// --list reads the state of the block it is added to
+	if l := (options{}).tempfile([]string{"--list", "--label", "a"}); l != a {
+		t.Errorf("with --list: tempfile %s, want the block's, %s", l, a)
+	}
 	if got := (options{Tempfile: "/var/tmp/x"}).tempfile(nil); got != "/var/tmp/x" {
 		t.Errorf("--tempfile: %s", got)
 	}

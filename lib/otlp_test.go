@@ -283,18 +283,28 @@ func TestOTLPRequests(t *testing.T) {
 	tests := []struct {
 		name    string
 		targets int
+		big     int // bytes of an attribute added to each target's resource
 		limit   int
 		sizes   []int
 	}{
-		{"1,000 targets: one request", 1000, otlpMaxRequestBytes, []int{1756360}},
-		{"3,000 targets: two requests", 3000, otlpMaxRequestBytes, []int{3498866, 1770714}},
-		{"10 targets in requests of 8 KB", 10, 8000, []int{7420, 7420, 2708}},
-		{"a target bigger than the limit goes alone", 3, 100, []int{1855, 1855, 1855}},
-		{"no targets", 0, otlpMaxRequestBytes, nil},
+		{"1,000 targets: one request", 1000, 0, otlpMaxRequestBytes, []int{1756360}},
+		// as 3,000 targets would, without the memory they take (the test
+		// process's peak RSS is also what run_test.go measures of the plugin
+		// processes it starts)
+		{"25 targets of 200 KB: two requests", 25, 200_000, otlpMaxRequestBytes, []int{3430948, 1614038}},
+		{"10 targets in requests of 8 KB", 10, 0, 8000, []int{7420, 7420, 2708}},
+		{"a target bigger than the limit goes alone", 3, 0, 100, []int{1855, 1855, 1855}},
+		{"no targets", 0, 0, otlpMaxRequestBytes, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			targets := otlpTestTargets(tt.targets)
+			if tt.big > 0 {
+				big := otlpString("test.big", strings.Repeat("x", tt.big))
+				for i := range targets {
+					targets[i].resource = append(targets[i].resource, big)
+				}
+			}
 			reqs := otlpRequests(targets, otlpTestNow, scope, tt.limit)
 			var sizes []int
 			var all []*metricspb.ResourceMetrics

@@ -84,29 +84,19 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		targets = slices.DeleteFunc(targets, func(k keyed) bool { return k.key == "" && k.bad == nil })
 	}
 
-	sc := newScraper(hc, opts, last.Learnt, start)
-	sc.timeout = scrapeTime
-	foundTargets := len(candidates)
-	for _, res := range sc.scrape(scrapeCtx, targets) {
-		switch {
-		case res.notGo != nil: // --format auto: not a target after all
-			foundTargets--
-			learnt[res.target.identity()] = *res.notGo
-			r.passed = append(r.passed, notGoPassed(res.target, *res.notGo, start))
-			continue
-		case res.learnt != nil:
-			learnt[res.target.identity()] = *res.learnt
-		}
+	sc := newScraper(hc, opts, scrapeTime, last.Learnt, start)
+	results, notGo := settle(sc.scrape(scrapeCtx, targets), learnt, start) // --format auto
+	r.passed = append(r.passed, notGo...)
+	for _, res := range results {
 		if res.cause != nil && !opts.List {
 			r.warnings = append(r.warnings, sc.scrapeError(res).Error())
 		}
 		keepGraphs(res.values, opts.graphs)
-		r.results = append(r.results, res)
 	}
-	r.time = time.Now()
+	r.results, r.time = results, time.Now()
 	next := rates(r.results, last, r.time)
 	next.Slots, next.Learnt = slots, learnt
-	r.health = healthOf(foundTargets, r.results, found.errors)
+	r.health = healthOf(len(candidates)-len(notGo), r.results, found.errors)
 	if opts.outputs[outputOTLP] && !opts.List {
 		failed, warnings := newOTLPOutput(opts, version).write(ctx, &r)
 		r.warnings = append(r.warnings, warnings...)

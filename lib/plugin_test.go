@@ -84,6 +84,25 @@ func TestPrintList(t *testing.T) {
 	}
 }
 
+// TestListFormatFrom: --list says a target's format came from the flag
+// only when --format is given; else it is the default's.
+func TestListFormatFrom(t *testing.T) {
+	host := fleetDocker(t, fleet(t, 1, func(int) http.Handler { return realHandler })...)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "gostats (default) at /stats (default)"},
+		{[]string{"--format", "gostats"}, "gostats (flag) at /stats (default)"},
+		{[]string{"--format=gostats", "--path", "/stats"}, "gostats (flag) at /stats (flag)"},
+	} {
+		r := runIn(t, host, append(tt.args, "--list")...)
+		if r.code != 0 || len(r.keys) != 1 || !strings.HasSuffix(r.keys[0], "  "+tt.want) {
+			t.Errorf("%q: exit %d, --list %q, want one line ending %q", tt.args, r.code, r.keys, tt.want)
+		}
+	}
+}
+
 func allValues() map[string]float64 {
 	v := map[string]float64{}
 	for _, m := range metricDefs {

@@ -92,6 +92,24 @@ func (s scraper) probe(ctx context.Context, t target, paths []string) (r result)
 	return r
 }
 
+// settle takes what the scrapes found out: a target that answered no probe
+// with a known format leaves the results for the containers passed over,
+// and every finding is added to learnt, for the next run.
+func settle(results []result, learnt map[string]learnt, now time.Time) (targets []result, passed []passedOver) {
+	for _, r := range results {
+		switch {
+		case r.notGo != nil:
+			learnt[r.target.identity()] = *r.notGo
+			passed = append(passed, notGoPassed(r.target, *r.notGo, now))
+			continue
+		case r.learnt != nil:
+			learnt[r.target.identity()] = *r.learnt
+		}
+		targets = append(targets, r)
+	}
+	return targets, passed
+}
+
 // maxProbeBodyBytes bounds a probe's answer: the largest of the formats'.
 func maxProbeBodyBytes() int {
 	n := 0

@@ -42,14 +42,15 @@ type scraper struct {
 	scheme      string
 	path        string        // --path; "": the format's, or probed
 	format      format        // --format; nil: auto
+	formatFrom  string        // where --format's value came from: "flag" or "default"
 	timeout     time.Duration // named by a target that did not answer in time
 	concurrency int
 	learnt      map[string]learnt // --format auto: the last runs' findings
 	now         time.Time
 }
 
-func newScraper(hc *http.Client, opts options, learnt map[string]learnt, now time.Time) scraper {
-	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, timeout: opts.Timeout,
+func newScraper(hc *http.Client, opts options, timeout time.Duration, learnt map[string]learnt, now time.Time) scraper {
+	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, formatFrom: opts.formatFrom, timeout: timeout,
 		concurrency: opts.Concurrency, learnt: learnt, now: now}
 }
 
@@ -111,7 +112,7 @@ func (s scraper) target(ctx context.Context, t target) result {
 	if t.bad != nil {
 		return result{target: t, cause: t.bad}
 	}
-	h := how{format: s.format, formatFrom: "flag", path: s.path, pathFrom: "flag"}
+	h := how{format: s.format, formatFrom: s.formatFrom, path: s.path, pathFrom: "flag"}
 	if t.Format != "" {
 		h.format, h.formatFrom = formatNamed(t.Format), "label"
 	}

@@ -23,11 +23,16 @@
 #       random hex digits: give the containers of one task the same ID).
 #       MODE is the app's STATSAPP_MODE: ok (default), badjson, hang, error,
 #       redirect, big, expvar, expvar-app, prometheus, prometheus-app (see
-#       testdata/statsapp). SPEC is docker run's -p for container port 8080
-#       (default 8080: a dynamic host port, as hostPort 0 in a task
+#       testdata/statsapp). --env K=V sets the app's environment, e.g.
+#       STATSAPP_ADDR=:9090 (listen there instead of :8080), or
+#       STATSAPP_STATS_ADDR=:9090 (serve the stats on a second port, 9090;
+#       8080 then serves only /). SPEC is docker run's -p for container port
+#       8080 (default 8080: a dynamic host port, as hostPort 0 in a task
 #       definition); --publish none publishes nothing. DOCKER_RUN_ARGS go to
 #       docker run as they are (e.g. --network container:<id> for a
-#       container sharing another's network namespace, with --publish none).
+#       container sharing another's network namespace, with --publish none;
+#       -p 9090 to publish the second port too; --label gostats.port=9090 for
+#       a task definition's dockerLabels).
 #       Prints one line: <container id> <name> <host port>, the host port
 #       being that of 8080/tcp's IPv4 binding, or - when it has none.
 #

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -37,17 +38,7 @@ import (
 // skipped, or failed when CI is set.
 func Bin(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_BIN")
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but OTELCOL_BIN is not; run `make test`, which builds the collector")
-		}
-		t.Skip("OTELCOL_BIN is not set; run `make test`, which builds the collector (tools/otelcol)")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("OTELCOL_BIN: %v", err)
-	}
-	return bin
+	return testenv.Tool(t, "OTELCOL_BIN", "the collector (tools/otelcol)")
 }
 
 // Options are a collector's settings.

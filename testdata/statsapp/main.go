@@ -19,15 +19,27 @@
 //	          series too (statsapp_requests_total by method and code, the
 //	          statsapp_request_duration_seconds histogram), and GET /gc runs
 //	          a garbage collection
+//
+// STATSAPP_ADDR is the service's address (default :8080). With
+// STATSAPP_STATS_ADDR set (e.g. :9090), the stats (what the mode serves:
+// /stats, /debug/vars or /metrics, and /gc) are served there only, as a
+// service with a separate admin port does, and STATSAPP_ADDR serves only /.
+//
+// Every listener also answers GET /statsapp/requests, uncounted, with the
+// requests it has served so far by path, as a JSON object ({"/stats": 2}),
+// so a test can count what a scraper asked of it; the count is taken
+// before the request is answered.
 package main
 
 import (
+	"encoding/json"
 	"expvar"
 	"log"
 	"net/http"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	stats_api "github.com/fukata/golang-stats-api-handler"
@@ -49,34 +61,63 @@ func main() {
 	}
 	mode := os.Getenv("STATSAPP_MODE")
 	mux := http.NewServeMux()
+	stats := mux // where the stats are served
+	statsAddr := os.Getenv("STATSAPP_STATS_ADDR")
+	if statsAddr != "" {
+		stats = http.NewServeMux()
+	}
 	requests := func() {}
 	switch mode {
 	case "expvar":
-		mux.Handle("/debug/vars", expvar.Handler())
+		stats.Handle("/debug/vars", expvar.Handler())
 	case "expvar-app":
-		mux.Handle("/debug/vars", expvar.Handler())
+		stats.Handle("/debug/vars", expvar.Handler())
 		n := expvar.NewInt("requests")
 		requests = func() { n.Add(1) }
 		expvar.Publish("build", expvar.Func(func() any {
 			return map[string]any{"version": "1.4.2", "features": []string{"a", "b"}, "ready": true}
 		}))
-		mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
+		stats.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
 			runtime.GC()
 			w.Write([]byte("gc\n"))
 		})
 	case "prometheus":
-		mux.Handle("/metrics", promhttp.Handler())
+		stats.Handle("/metrics", promhttp.Handler())
 	case "prometheus-app":
-		mux.Handle("/metrics", promhttp.Handler())
-		requests = prometheusApp(mux)
+		stats.Handle("/metrics", promhttp.Handler())
+		requests = prometheusApp(stats)
 	default:
-		mux.HandleFunc("/stats", handler(mode))
+		stats.HandleFunc("/stats", handler(mode))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		requests()
 		w.Write([]byte("statsapp\n"))
 	})
-	log.Fatal(http.ListenAndServe(addr, mux))
+	if statsAddr != "" {
+		go func() { log.Fatal(http.ListenAndServe(statsAddr, counted(stats))) }()
+	}
+	log.Fatal(http.ListenAndServe(addr, counted(mux)))
+}
+
+// counted serves h and counts its requests by path; GET /statsapp/requests
+// answers the counts so far, as a JSON object, and is not counted.
+func counted(h http.Handler) http.Handler {
+	var mu sync.Mutex
+	n := map[string]int{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/statsapp/requests" {
+			mu.Lock()
+			b, _ := json.Marshal(n)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b)
+			return
+		}
+		mu.Lock()
+		n[r.URL.Path]++
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // prometheusApp registers a service's own series in the default registry, as

@@ -158,7 +158,7 @@ func otlpFlatten(t *testing.T, rm *metricspb.ResourceMetrics) otlpResource {
 type otlpWant struct {
 	attrs   map[string]string // exactly these resource attributes
 	up      bool
-	started time.Time // the container's start, the sums' start time; zero: only after the test's start
+	started time.Time // the container's start, the sums' start time
 	key     string    // the header every data point arrived with ("" for none)
 }
 
@@ -191,15 +191,8 @@ func otlpCheck(t *testing.T, r otlpResource, want otlpWant, notBefore, notAfter 
 			if p.start != 0 {
 				t.Errorf("%s: a gauge with a start time", p.series)
 			}
-		case !want.started.IsZero():
-			if p.start != uint64(want.started.UnixNano()) {
-				t.Errorf("%s starts at %s, want the container's start %s", p.series, time.Unix(0, int64(p.start)), want.started)
-			}
-		default:
-			// containers the test started: the start is Docker's creation time, in seconds
-			if p.start == 0 || p.start > p.time || p.start < uint64(notBefore.Add(-10*time.Minute).UnixNano()) {
-				t.Errorf("%s starts at %s, want the container's start, before %s", p.series, time.Unix(0, int64(p.start)), time.Unix(0, int64(p.time)))
-			}
+		case p.start != uint64(want.started.UnixNano()) || p.start > p.time:
+			t.Errorf("%s starts at %s, want the container's start %s", p.series, time.Unix(0, int64(p.start)), want.started)
 		}
 	}
 	if !want.up {
@@ -271,6 +264,21 @@ func otlpDockerAttrs(t *testing.T, cluster, family, taskID, container, container
 		"container.id":          containerID,
 		"host.name":             host,
 	}
+}
+
+// containerStarted is when Docker created a container, in whole seconds
+// as its container list gives it: the start of the container's series.
+func containerStarted(t *testing.T, id string) time.Time {
+	t.Helper()
+	out, err := docker(context.Background(), "inspect", "-f", "{{.Created}}", id)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	created, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created.Truncate(time.Second)
 }
 
 // otlpReceived waits for n resources, then a little longer for any more,
@@ -481,6 +489,7 @@ func TestOTLPTasks(t *testing.T) {
 		want[id] = otlpWant{attrs: otlpDockerAttrs(t, cluster, "web", task, "web", id, 8080), up: bridge[task] == "ok"}
 	}
 	for id, w := range want {
+		w.started = containerStarted(t, id)
 		t.Run(w.attrs["service.instance.id"], func(t *testing.T) {
 			r, ok := got[id]
 			if !ok {
@@ -767,7 +776,8 @@ func TestOTLPMackerelAgentOnce(t *testing.T) {
 			continue
 		}
 		taskID := strings.TrimPrefix(r.attrs["aws.ecs.task.arn"], "arn:aws:ecs:ap-northeast-1:123456789012:task/"+cluster+"/")
-		w := otlpWant{attrs: otlpDockerAttrs(t, cluster, tk.family, taskID, "app", tk.id, 8080), up: tk.mode == "ok", key: otlpKey}
+		w := otlpWant{attrs: otlpDockerAttrs(t, cluster, tk.family, taskID, "app", tk.id, 8080), up: tk.mode == "ok", key: otlpKey,
+			started: containerStarted(t, tk.id)}
 		t.Run(tk.name, func(t *testing.T) { otlpCheck(t, r, w, runStart, runEnd) })
 	}
 }

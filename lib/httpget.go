@@ -17,8 +17,9 @@ import (
 // endpoint) and the one way it asks.
 
 // newHTTPClient returns the client used for every HTTP call: no proxy, no
-// redirects, no keep-alive (each endpoint is asked once a run), and dial and
-// header timeouts as a second bound behind the request context.
+// redirects, no keep-alive (each endpoint is asked once a run), no gzip
+// (promhttp would compress its answers), and dial and header timeouts as a
+// second bound behind the request context.
 func newHTTPClient(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	return &http.Client{
@@ -26,6 +27,7 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 			Proxy:                  nil,
 			DialContext:            dialer.DialContext,
 			DisableKeepAlives:      true,
+			DisableCompression:     true, // loopback and task addresses: gzip would cost both ends CPU for nothing
 			TLSHandshakeTimeout:    timeout,
 			ResponseHeaderTimeout:  timeout,
 			MaxResponseHeaderBytes: 64 << 10,

@@ -23,17 +23,38 @@ import (
 // containers joined to it with --network container:<pause>, all with the
 // task's ECS labels and task id. apps maps container name to STATSAPP_ADDR.
 // It returns the pause container's address, the task's "ENI address", and
-// the app containers' ids by name.
+// the app containers' ids by name. A Fargate task is laid out the same way.
 func awsvpcTask(t *testing.T, cluster, network, family, taskID string, apps map[string]string) (address string, ids map[string]string) {
+	t.Helper()
+	task := startNetnsTask(t, cluster, network, family, taskID, apps)
+	return task.address, task.ids
+}
+
+// netnsTask is a task whose containers share the network namespace of its
+// pause container.
+type netnsTask struct {
+	pause   string            // the pause container's id
+	address string            // its address on the network: the task's
+	ids     map[string]string // the app containers' ids by name
+}
+
+// startNetnsTask starts such a task (see awsvpcTask) and waits until each
+// app serves its stats.
+func startNetnsTask(t *testing.T, cluster, network, family, taskID string, apps map[string]string) netnsTask {
 	t.Helper()
 	pause := mustRunTask(t, cluster, family, "--container-name", "~internal~ecs~pause", "--task-id", taskID,
 		"--publish", "none", "--", "--network", network, "--entrypoint", "/pause")
-	ids = map[string]string{}
+	task := netnsTask{pause: pause.id, address: containerAddress(t, pause.id, network), ids: map[string]string{}}
 	for name, addr := range apps {
-		ids[name] = mustRunTask(t, cluster, family, "--container-name", name, "--task-id", taskID,
+		task.ids[name] = mustRunTask(t, cluster, family, "--container-name", name, "--task-id", taskID,
 			"--publish", "none", "--env", "STATSAPP_ADDR="+addr, "--", "--network", "container:"+pause.id).id
 	}
-	return containerAddress(t, pause.id, network), ids
+	for _, addr := range apps {
+		if err := waitURL("http://" + task.address + addr + "/stats"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return task
 }
 
 // TestAWSVPCTasks: on a container instance running awsvpc and bridge tasks,

@@ -128,18 +128,7 @@ func TestFargateTask(t *testing.T) {
 	// test's network, as Fargate attaches the task's ENI to it), and the app
 	// containers web and api in it, as the recorded task metadata lists them.
 	const taskID = "4a5b6c7d8e9f40a1b2c3d4e5f6a7b8c9"
-	pause := mustRunTask(t, cluster, "fargate", "--container-name", "~internal~ecs~pause", "--task-id", taskID,
-		"--publish", "none", "--", "--network", network, "--entrypoint", "/pause").id
-	for name, addr := range map[string]string{"web": ":8080", "api": ":9090"} {
-		mustRunTask(t, cluster, "fargate", "--container-name", name, "--task-id", taskID,
-			"--publish", "none", "--env", "STATSAPP_ADDR="+addr, "--", "--network", "container:"+pause)
-	}
-	ip := containerAddress(t, pause, network)
-	for _, port := range []string{"8080", "9090"} {
-		if err := waitURL("http://" + ip + ":" + port + "/stats"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pause := startNetnsTask(t, cluster, network, "fargate", taskID, map[string]string{"web": ":8080", "api": ":9090"}).pause
 
 	// The stand-in for the task metadata endpoint serves the recorded Fargate
 	// answer testdata/ecs/task-metadata-v4-fargate.json byte for byte. It

@@ -529,18 +529,7 @@ func TestOTLPFargateTask(t *testing.T) {
 
 	// The task, as TestFargateTask lays it out.
 	const taskID = "5b6c7d8e9f0a41b2c3d4e5f6a7b8c9d0"
-	pause := mustRunTask(t, cluster, "fargate", "--container-name", "~internal~ecs~pause", "--task-id", taskID,
-		"--publish", "none", "--", "--network", network, "--entrypoint", "/pause").id
-	for name, addr := range map[string]string{"web": ":8080", "api": ":9090"} {
-		mustRunTask(t, cluster, "fargate", "--container-name", name, "--task-id", taskID,
-			"--publish", "none", "--env", "STATSAPP_ADDR="+addr, "--", "--network", "container:"+pause)
-	}
-	ip := containerAddress(t, pause, network)
-	for _, port := range []string{"8080", "9090"} {
-		if err := waitURL("http://" + ip + ":" + port + "/stats"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pause := startNetnsTask(t, cluster, network, "fargate", taskID, map[string]string{"web": ":8080", "api": ":9090"}).pause
 	answer, err := os.ReadFile("testdata/ecs/task-metadata-v4-fargate.json")
 	if err != nil {
 		t.Fatal(err)

@@ -117,18 +117,7 @@ func otlpFlatten(t *testing.T, rm *metricspb.ResourceMetrics) otlpResource {
 	for _, sm := range rm.GetScopeMetrics() {
 		r.scope = sm.GetScope().GetName() + "@" + sm.GetScope().GetVersion()
 		for _, m := range sm.GetMetrics() {
-			kind, points := "gauge", m.GetGauge().GetDataPoints()
-			if s := m.GetSum(); s != nil {
-				kind, points = "sum/updown", s.DataPoints
-				if s.IsMonotonic {
-					kind = "sum/monotonic"
-				}
-				if s.AggregationTemporality != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
-					kind += "/" + s.AggregationTemporality.String()
-				}
-			} else if m.GetGauge() == nil {
-				kind = fmt.Sprintf("other(%T)", m.Data)
-			}
+			kind, points := otelcoltest.Kind(m), append(m.GetGauge().GetDataPoints(), m.GetSum().GetDataPoints()...)
 			for _, p := range points {
 				pt := otlpPoint{start: p.StartTimeUnixNano, time: p.TimeUnixNano}
 				var attrs []string

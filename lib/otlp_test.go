@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -80,16 +81,7 @@ func otlpRows(rm *metricspb.ResourceMetrics) []otlpRow {
 	var rows []otlpRow
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			kind, points := "gauge", m.GetGauge().GetDataPoints()
-			if s := m.GetSum(); s != nil {
-				kind, points = "sum/updown", s.DataPoints
-				if s.IsMonotonic {
-					kind = "sum/monotonic"
-				}
-				if s.AggregationTemporality != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
-					kind += "/" + s.AggregationTemporality.String()
-				}
-			}
+			kind, points := otelcoltest.Kind(m), append(m.GetGauge().GetDataPoints(), m.GetSum().GetDataPoints()...)
 			for _, p := range points {
 				v := fmt.Sprint(p.GetAsInt())
 				if d, ok := p.Value.(*metricspb.NumberDataPoint_AsDouble); ok {

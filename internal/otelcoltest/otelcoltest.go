@@ -330,3 +330,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return strings.Clone(s.b.String())
 }
+
+// Kind is how m was sent, as the tests compare it: gauge, sum/monotonic or
+// sum/updown, with the temporality appended to a sum that is not
+// cumulative.
+func Kind(m *metricspb.Metric) string {
+	switch {
+	case m.GetSum() != nil:
+		s := m.GetSum()
+		kind := "sum/updown"
+		if s.IsMonotonic {
+			kind = "sum/monotonic"
+		}
+		if s.AggregationTemporality != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+			kind += "/" + s.AggregationTemporality.String()
+		}
+		return kind
+	case m.GetGauge() != nil:
+		return "gauge"
+	}
+	return fmt.Sprintf("other(%T)", m.Data)
+}

@@ -188,3 +188,17 @@ func TestAutoFailingTarget(t *testing.T) {
 		t.Errorf("requests %v, want the three probes", got)
 	}
 }
+
+// TestAutoUnknownLearntFormat: a state file naming a format this version
+// does not know (an older or newer plugin's) costs a probe, not the run.
+func TestAutoUnknownLearntFormat(t *testing.T) {
+	port := fleet(t, 1, func(int) http.Handler { return realHandler })[0]
+	tg := target{ContainerID: "c0ffee", PrivatePort: 8080, Host: "127.0.0.1", Port: port}
+	s := scraper{hc: newHTTPClient(time.Second), scheme: "http", timeout: time.Second, concurrency: 1, now: time.Now(),
+		learnt: map[string]learnt{tg.identity(): {Format: "json", Path: "/stats"}}}
+	r := s.target(t.Context(), tg)
+	if r.cause != nil || r.how.format == nil || r.how.format.name() != formatGostats || r.how.formatFrom != "probe" ||
+		r.learnt == nil || r.learnt.Format != formatGostats {
+		t.Errorf("result %+v, want the handler found by probing", r)
+	}
+}

@@ -127,7 +127,7 @@ func (s scraper) target(ctx context.Context, t target) result {
 	}
 
 	l, known := s.learnt[t.identity()]
-	if known && l.Format != "" && (h.path == "" || h.path == l.Path) &&
+	if known && formatNamed(l.Format) != nil && (h.path == "" || h.path == l.Path) &&
 		(l.FailingSince == 0 || s.now.Sub(time.Unix(l.FailingSince, 0)) < reprobeAfter) {
 		if h.path == "" {
 			h.pathFrom = "probe"

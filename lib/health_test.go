@@ -96,7 +96,7 @@ gostats.prod_scrape.discovery.errors	0.000000	1795613637
 // never matched by a task graph's wildcard.
 func TestHealthGraphs(t *testing.T) {
 	var out bytes.Buffer
-	if err := (mackerelOutput{w: &out, prefix: "gostats", health: true}).meta(); err != nil {
+	if err := (mackerelOutput{w: &out, prefix: "gostats", values: true, health: true}).meta(); err != nil {
 		t.Fatal(err)
 	}
 	_, body, _ := strings.Cut(out.String(), "\n")
@@ -121,7 +121,7 @@ func TestHealthGraphs(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := (mackerelOutput{w: &out, prefix: "gostats"}).meta(); err != nil {
+	if err := (mackerelOutput{w: &out, prefix: "gostats", values: true}).meta(); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "_scrape") {

@@ -48,10 +48,14 @@ func (o mackerelOutput) write(r *report) error {
 }
 
 // meta writes what mackerel-agent reads in meta mode
-// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON,
-// with the health metrics' graphs when health is set.
+// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON:
+// the tasks' graphs when their values are printed (mackerel in --output),
+// the health metrics' graphs when health is set.
 func (o mackerelOutput) meta() error {
-	defs := graphDefinitions(o.prefix, o.graphs)
+	defs := map[string]mp.Graphs{}
+	if o.values {
+		defs = graphDefinitions(o.prefix, o.graphs)
+	}
 	if o.health {
 		maps.Copy(defs, healthGraphDefinitions(o.prefix, o.otlp))
 	}

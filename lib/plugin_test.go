@@ -139,3 +139,34 @@ func TestRunGraphs(t *testing.T) {
 		t.Errorf("meta mode graphs %q", got)
 	}
 }
+
+// TestMetaOutputs: in meta mode, the tasks' graphs go with the mackerel
+// output, the otlp health graph with the otlp one.
+func TestMetaOutputs(t *testing.T) {
+	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"gostats.#.allocation", "gostats.#.gc", "gostats.#.heap", "gostats.#.memory", "gostats.#.objects",
+			"gostats.#.operation", "gostats.#.runtime", "gostats_scrape.discovery", "gostats_scrape.run", "gostats_scrape.targets"}},
+		{[]string{"--output", "otlp", "--otlp-endpoint", "127.0.0.1:4317"},
+			[]string{"gostats_scrape.discovery", "gostats_scrape.otlp", "gostats_scrape.run", "gostats_scrape.targets"}},
+		{[]string{"--output", "mackerel,otlp", "--otlp-endpoint", "127.0.0.1:4317", "--graphs", "memory"},
+			[]string{"gostats.#.memory", "gostats_scrape.discovery", "gostats_scrape.otlp", "gostats_scrape.run", "gostats_scrape.targets"}},
+	}
+	for _, tt := range tests {
+		var stdout bytes.Buffer
+		if code := run(t.Context(), time.Now(), tt.args, "test", &stdout, io.Discard); code != 0 {
+			t.Fatalf("%q: exit %d", tt.args, code)
+		}
+		_, body, _ := strings.Cut(stdout.String(), "\n")
+		var meta struct{ Graphs map[string]any }
+		if err := json.Unmarshal([]byte(body), &meta); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Sorted(maps.Keys(meta.Graphs)); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: graphs %q\nwant %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -84,28 +84,7 @@ func TestAWSVPCTasks(t *testing.T) {
 		}
 	}
 
-	// The stand-in's answer is testdata/ecs/agent-v1-tasks.template.json with
-	// the containers' ids and their tasks' addresses filled in, nothing else:
-	// the plugin looks containers up by DockerId and takes the task's address;
-	// the container names in it stay as recorded. It lists the awsvpc tasks
-	// (and a stopped one), not the bridge tasks, which the plugin does not
-	// look up.
-	template, err := os.ReadFile("testdata/ecs/agent-v1-tasks.template.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := standin.Fill(template, map[string]string{
-		"ORDERS1_ID": task1["orders"], "SIDECAR1_ID": task1["sidecar"], "TASK1_ADDRESS": addr1,
-		"ORDERS2_ID": task2["orders"], "TASK2_ADDRESS": addr2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, err := standin.NewECSAgent("127.0.0.1:0", answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Close()
+	agent := ordersAgent(t, addr1, task1, addr2, task2)
 
 	const timeout = 2 * time.Second
 	args := func(extra ...string) []string {
@@ -193,4 +172,33 @@ func TestAWSVPCTasks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ordersAgent starts the ECS agent's stand-in for the two awsvpc tasks of
+// family orders (task 1: orders and sidecar; task 2: orders), and stops it
+// when the test ends. Its answer is
+// testdata/ecs/agent-v1-tasks.template.json with the containers' ids and
+// their tasks' addresses filled in, nothing else: the plugin looks
+// containers up by DockerId and takes the task's address; the container
+// names in it stay as recorded. It lists the awsvpc tasks (and a stopped
+// one), not the bridge tasks, which the plugin does not look up.
+func ordersAgent(t *testing.T, addr1 string, task1 map[string]string, addr2 string, task2 map[string]string) *standin.Server {
+	t.Helper()
+	template, err := os.ReadFile("testdata/ecs/agent-v1-tasks.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := standin.Fill(template, map[string]string{
+		"ORDERS1_ID": task1["orders"], "SIDECAR1_ID": task1["sidecar"], "TASK1_ADDRESS": addr1,
+		"ORDERS2_ID": task2["orders"], "TASK2_ADDRESS": addr2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := standin.NewECSAgent("127.0.0.1:0", answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	return agent
 }

@@ -135,15 +135,7 @@ func TestFargateTask(t *testing.T) {
 	// listens on the lab network's gateway, the host's address on that
 	// network, which the task's containers reach as they reach 169.254.170.2
 	// on Fargate; no process of the test runs in the task but the plugin.
-	answer, err := os.ReadFile("testdata/ecs/task-metadata-v4-fargate.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := standin.NewTaskMetadata(gateway+":0", answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer md.Close()
+	md := fargateMetadata(t, gateway)
 	env := []string{"ECS_CONTAINER_METADATA_URI_V4=" + md.URL}
 	// The command of examples/mackerel-container-agent.yml, where the lab image has the plugin.
 	command := containerAgentCommand(t, "/mackerel-plugin-ecs-gostats")
@@ -398,4 +390,22 @@ func TestContainerAgentExamples(t *testing.T) {
 	if !maps.Equal(got, apps) {
 		t.Errorf("the plugin finds %v, want every app container of the task definition, %v", got, apps)
 	}
+}
+
+// fargateMetadata starts the stand-in for the task metadata endpoint,
+// serving the recorded Fargate answer on addr (a test network's gateway,
+// where a task's containers reach the host), and stops it when the test
+// ends.
+func fargateMetadata(t *testing.T, addr string) *standin.Server {
+	t.Helper()
+	answer, err := os.ReadFile("testdata/ecs/task-metadata-v4-fargate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := standin.NewTaskMetadata(addr+":0", answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { md.Close() })
+	return md
 }

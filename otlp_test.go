@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
-	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -423,22 +422,7 @@ func TestOTLPTasks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	template, err := os.ReadFile("testdata/ecs/agent-v1-tasks.template.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := standin.Fill(template, map[string]string{
-		"ORDERS1_ID": ids1["orders"], "SIDECAR1_ID": ids1["sidecar"], "TASK1_ADDRESS": addr1,
-		"ORDERS2_ID": ids2["orders"], "TASK2_ADDRESS": addr2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, err := standin.NewECSAgent("127.0.0.1:0", answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Close()
+	agent := ordersAgent(t, addr1, ids1, addr2, ids2)
 
 	col := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{TLS: true, HeaderAttribute: otlpKeyAttr})
 	state := filepath.Join(t.TempDir(), "state")
@@ -519,15 +503,7 @@ func TestOTLPFargateTask(t *testing.T) {
 	// The task, as TestFargateTask lays it out.
 	const taskID = "5b6c7d8e9f0a41b2c3d4e5f6a7b8c9d0"
 	pause := startNetnsTask(t, cluster, network, "fargate", taskID, map[string]string{"web": ":8080", "api": ":9090"}).pause
-	answer, err := os.ReadFile("testdata/ecs/task-metadata-v4-fargate.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := standin.NewTaskMetadata(gateway+":0", answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer md.Close()
+	md := fargateMetadata(t, gateway)
 	// The collector where the task reaches the host, over TLS: the key never
 	// crosses a network in plain text.
 	col := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{TLS: true, HeaderAttribute: otlpKeyAttr, Host: gateway})

@@ -53,8 +53,15 @@ type dockerSource struct {
 	Address       string        // addressHostPort ("" too) or addressContainerIP
 	Network       string        // container-ip: the network whose address is used ("": the first by name)
 	OptIn         bool          // only containers with a gostats.* or CloudWatch label
-	Timeout       time.Duration // bounds each daemon call
+	Timeout       time.Duration // bounds each daemon call: the time the run gives discovery
 	agent         ecsAgent      // asked for the awsvpc tasks' addresses
+	formats       formatList    // what a gostats.format label may name
+}
+
+func openDockerSource(opts options, env sourceEnv) source {
+	return dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
+		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: env.timeout, formats: env.formats,
+		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: env.hc, timeout: env.timeout / 2, formats: env.formats}}
 }
 
 // apiVersion is the Engine API version asked for first: dockerd 20.10 and
@@ -86,6 +93,10 @@ func (d dockerSource) discover(ctx context.Context) (found, error) {
 			f.warnings = append(f.warnings, err.Error())
 			f.errors++
 		}
+	}
+	host, _ := os.Hostname() // the container instance's, where the plugin runs on it
+	for i := range f.targets {
+		f.targets[i].HostName = host
 	}
 	return f, nil
 }
@@ -152,7 +163,7 @@ func (d dockerSource) targetsFrom(containers []container.Summary) found {
 			f.addContainerIPTargets(c, d)
 			continue
 		}
-		pass, published, s := labelled(c.Labels, d.OptIn, publishedBindings(c.Ports), d.ContainerPort, true)
+		pass, published, s := labelled(c.Labels, d.formats, d.OptIn, publishedBindings(c.Ports), d.ContainerPort, true)
 		switch {
 		case pass != "":
 			f.passed = append(f.passed, passedOver{name, c.ID, pass})
@@ -204,7 +215,7 @@ func (f *found) addContainerIPTargets(c container.Summary, d dockerSource) {
 	if d.ContainerPort != 0 { // reached at the container's address, listed or not
 		listed = append(listed, binding{containerPort: d.ContainerPort, tcp: true})
 	}
-	pass, ports, s := labelled(c.Labels, d.OptIn, listed, d.ContainerPort, false)
+	pass, ports, s := labelled(c.Labels, d.formats, d.OptIn, listed, d.ContainerPort, false)
 	switch {
 	case pass != "":
 		f.passed = append(f.passed, passedOver{containerName(c), c.ID, pass})
@@ -270,12 +281,36 @@ func newTarget(c container.Summary, privatePort, hostPort uint16) target {
 		ECSContainer:  c.Labels[labelContainerName],
 		TaskARN:       arn,
 		TaskID:        taskID(arn),
+		ARN:           parseTaskARN(arn),
 		Cluster:       c.Labels[labelCluster],
 		LaunchType:    launchTypeEC2(arn),
 		Labels:        c.Labels,
 		HostPort:      hostPort,
 		PrivatePort:   privatePort,
+		gap:           dockerGap,
 	}
+}
+
+// dockerGap is why a container Docker lists has no value for a --key
+// placeholder: the ECS label it comes from is missing.
+func dockerGap(placeholder string) keyGap {
+	label := map[string]string{"family": labelFamily, "revision": labelRevision, "container": labelContainerName, "task": labelTaskARN}[placeholder]
+	switch {
+	case placeholder == "port":
+		return keyGap{why: "it publishes no host port for its container port"}
+	case label != "":
+		return keyGap{why: "it has no label " + label}
+	}
+	return keyGap{}
+}
+
+// awsvpcGap is dockerGap for the containers of awsvpc tasks, which never
+// have a host port.
+func awsvpcGap(placeholder string) keyGap {
+	if placeholder == "port" {
+		return keyGap{why: "awsvpc tasks publish no host port", kind: "awsvpc task", fix: "use --key '{family}-{slot}'"}
+	}
+	return dockerGap(placeholder)
 }
 
 // launchTypeEC2: a task found through a container instance's Docker runs on

@@ -22,6 +22,7 @@ type ecsAgent struct {
 	// timeout bounds the lookup, at most half of --timeout: a hung agent
 	// leaves the scrapes the other half.
 	timeout time.Duration
+	formats formatList // what a gostats.format label may name
 }
 
 // agentTasks is the part of the ECS agent's GET /v1/tasks answer the plugin
@@ -111,7 +112,7 @@ func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (
 			warnings = append(warnings, fmt.Sprintf("container %s %s skipped: the ECS agent at %s lists no awsvpc address for its task", containerName(c), shortID(c.ID), a.tasksURL()))
 			continue
 		}
-		pass, ports, s := labelled(c.Labels, a.OptIn, ecsBindings(k.ports), a.ContainerPort, false)
+		pass, ports, s := labelled(c.Labels, a.formats, a.OptIn, ecsBindings(k.ports), a.ContainerPort, false)
 		switch {
 		case pass != "":
 			passed = append(passed, passedOver{containerName(c), c.ID, pass})
@@ -124,7 +125,7 @@ func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (
 		}
 		for _, p := range ports {
 			t := newTarget(c, p.containerPort, 0).withSettings(s)
-			t.Host, t.Port, t.AWSVPC = k.addr, p.containerPort, true
+			t.Host, t.Port, t.AWSVPC, t.gap = k.addr, p.containerPort, true, awsvpcGap
 			targets = append(targets, t)
 		}
 	}

@@ -16,12 +16,34 @@ import (
 
 type expvarFormat struct{}
 
-func (expvarFormat) name() string        { return formatExpvar }
+func (expvarFormat) name() string        { return "expvar" }
+func (expvarFormat) title() string       { return "expvar's /debug/vars" }
 func (expvarFormat) defaultPath() string { return "/debug/vars" }
-func (expvarFormat) accept() string      { return "application/json" }
+func (expvarFormat) mediaRange() string  { return "application/json" }
 func (expvarFormat) maxBodyBytes() int   { return maxJSONBodyBytes }
 
-func (expvarFormat) parse(body []byte) (map[string]float64, error) { return parseExpvar(body) }
+func (expvarFormat) parse(body []byte) (values, error) { return parseExpvar(body) }
+
+// derive: the gc rates, from NumGC and PauseTotalNs of two answers.
+func (expvarFormat) derive(cur, prev values, seconds float64) values {
+	return gcRates(cur, prev, seconds)
+}
+
+// recognise: a JSON object with a "memstats" object at the top.
+func (expvarFormat) recognise(contentType string, body []byte) bool {
+	if firstNonSpace(body) != '{' {
+		return false
+	}
+	found := false
+	jsonKeys(body, func(key string, object bool) bool {
+		found = key == "memstats" && object
+		return found
+	})
+	return found
+}
+
+// errNoMemstats: JSON without a memstats object.
+var errNoMemstats = errors.New("no memstats in response: not expvar's /debug/vars")
 
 // memStats holds the runtime.MemStats fields of expvar's "memstats" object
 // that are read, as sent; the others (the PauseNs and PauseEnd rings,
@@ -37,25 +59,26 @@ type expvarVars struct {
 	Memstats *memStats `json:"memstats"`
 }
 
-// expvarFields maps each "<graph>.<metric>" key to its runtime.MemStats
+// expvarFields maps each metric to its runtime.MemStats
 // field in expvar's "memstats" object.
 var expvarFields = []struct {
-	key, field string
-	raw        func(*memStats) json.RawMessage
+	key   metric
+	field string
+	raw   func(*memStats) json.RawMessage
 }{
-	{"memory.memory_alloc", "Alloc", func(m *memStats) json.RawMessage { return m.Alloc }},
-	{"memory.memory_sys", "Sys", func(m *memStats) json.RawMessage { return m.Sys }},
-	{"memory.memory_stack", "StackInuse", func(m *memStats) json.RawMessage { return m.StackInuse }},
-	{"operation.memory_lookups", "Lookups", func(m *memStats) json.RawMessage { return m.Lookups }},
-	{"operation.memory_mallocs", "Mallocs", func(m *memStats) json.RawMessage { return m.Mallocs }},
-	{"operation.memory_frees", "Frees", func(m *memStats) json.RawMessage { return m.Frees }},
-	{"heap.heap_sys", "HeapSys", func(m *memStats) json.RawMessage { return m.HeapSys }},
-	{"heap.heap_idle", "HeapIdle", func(m *memStats) json.RawMessage { return m.HeapIdle }},
-	{"heap.heap_inuse", "HeapInuse", func(m *memStats) json.RawMessage { return m.HeapInuse }},
-	{"heap.heap_released", "HeapReleased", func(m *memStats) json.RawMessage { return m.HeapReleased }},
-	{"gc.gc_num", "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
-	{"objects.heap_objects", "HeapObjects", func(m *memStats) json.RawMessage { return m.HeapObjects }},
-	{"allocation.memory_total_alloc", "TotalAlloc", func(m *memStats) json.RawMessage { return m.TotalAlloc }},
+	{memoryAlloc, "Alloc", func(m *memStats) json.RawMessage { return m.Alloc }},
+	{memorySys, "Sys", func(m *memStats) json.RawMessage { return m.Sys }},
+	{memoryStack, "StackInuse", func(m *memStats) json.RawMessage { return m.StackInuse }},
+	{memoryLookups, "Lookups", func(m *memStats) json.RawMessage { return m.Lookups }},
+	{memoryMallocs, "Mallocs", func(m *memStats) json.RawMessage { return m.Mallocs }},
+	{memoryFrees, "Frees", func(m *memStats) json.RawMessage { return m.Frees }},
+	{heapSys, "HeapSys", func(m *memStats) json.RawMessage { return m.HeapSys }},
+	{heapIdle, "HeapIdle", func(m *memStats) json.RawMessage { return m.HeapIdle }},
+	{heapInuse, "HeapInuse", func(m *memStats) json.RawMessage { return m.HeapInuse }},
+	{heapReleased, "HeapReleased", func(m *memStats) json.RawMessage { return m.HeapReleased }},
+	{gcNum, "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
+	{heapObjects, "HeapObjects", func(m *memStats) json.RawMessage { return m.HeapObjects }},
+	{memoryTotalAlloc, "TotalAlloc", func(m *memStats) json.RawMessage { return m.TotalAlloc }},
 	{hiddenNumGC, "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
 	{hiddenPauseTotal, "PauseTotalNs", func(m *memStats) json.RawMessage { return m.PauseTotalNs }},
 }
@@ -70,7 +93,7 @@ var expvarFields = []struct {
 // response that is not one JSON object, without a memstats object, or with
 // a field read here that is not a number is an error; fields missing from
 // memstats are left out.
-func parseExpvar(body []byte) (map[string]float64, error) {
+func parseExpvar(body []byte) (values, error) {
 	var vars expvarVars
 	if err := json.Unmarshal(body, &vars); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -83,31 +106,24 @@ func parseExpvar(body []byte) (map[string]float64, error) {
 		return nil, fmt.Errorf("invalid expvar JSON: %w", err)
 	}
 	if vars.Memstats == nil {
-		var fields map[string]json.RawMessage
-		json.Unmarshal(body, &fields) // an object: the decoding above took it
-		for _, m := range metricDefs {
-			if _, ok := fields[m.name]; ok {
-				return nil, errGostatsNotExpvar
-			}
-		}
 		return nil, errNoMemstats
 	}
-	values := make(map[string]float64, len(expvarFields))
+	v := make(values, len(expvarFields))
 	for _, f := range expvarFields {
 		raw := f.raw(vars.Memstats)
 		if raw == nil || string(raw) == "null" {
 			continue
 		}
-		v, ok := jsonNumber(raw)
+		n, ok := jsonNumber(raw)
 		if !ok {
 			return nil, fmt.Errorf("invalid expvar JSON: memstats.%s: %s is not a number", f.field, truncate(string(raw), 20))
 		}
-		values[f.key] = v
+		v[f.key] = n
 	}
-	if len(values) == 0 {
+	if len(v) == 0 {
 		return nil, errors.New("no runtime.MemStats fields in memstats")
 	}
-	return values, nil
+	return v, nil
 }
 
 // jsonNumber is the value of raw, one valid JSON value, when it is a number

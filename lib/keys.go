@@ -18,34 +18,17 @@ const defaultKey = "{port}"
 // container in the task definition: the task is the host.
 const defaultTaskMetadataKey = "{container}"
 
-// placeholders are what a --key template may use, with what a target needs
-// to have a value for each: the ECS label (or task metadata field) it comes
-// from; "" when every target has one.
-var placeholders = []struct {
-	name         string
-	label, field string
-}{
-	{"port", "", ""},
-	{"container_port", "", ""},
-	{"family", labelFamily, "Family"},
-	{"revision", labelRevision, "Revision"},
-	{"container", labelContainerName, "Name"},
-	{"task", labelTaskARN, "TaskARN"},
-	{"name", "", ""},
-	{"slot", "", ""},
-}
+// placeholders are what a --key template may use.
+var placeholders = []string{"port", "container_port", "family", "revision", "container", "task", "name", "slot"}
 
-// missingWhy says why t has no value for the placeholder name.
-func missingWhy(t target, name string) string {
-	i := slices.IndexFunc(placeholders, func(p struct{ name, label, field string }) bool { return p.name == name })
-	switch p := placeholders[i]; {
-	case name == "port":
-		return "it publishes no host port for its container port"
-	case t.fromTaskMetadata:
-		return "the task metadata gives it no " + p.field
-	default:
-		return "it has no label " + p.label
+// gapOf is why t has no value for the placeholder, as its source says.
+func gapOf(t target, name string) keyGap {
+	if t.gap != nil {
+		if g := t.gap(name); g.why != "" {
+			return g
+		}
 	}
+	return keyGap{why: "it has no value for it"}
 }
 
 var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
@@ -64,7 +47,7 @@ func parseKeyTemplate(s string) (keyTemplate, error) {
 		return "", fmt.Errorf("--key %q: no placeholder, so every task would get the same key; use e.g. '{family}-{slot}'", s)
 	}
 	for _, n := range names {
-		if !slices.ContainsFunc(placeholders, func(p struct{ name, label, field string }) bool { return "{"+p.name+"}" == n }) {
+		if !slices.Contains(placeholders, strings.Trim(n, "{}")) {
 			return "", fmt.Errorf("--key %q: unknown placeholder %s (valid: %s)", s, n, placeholderList())
 		}
 	}
@@ -74,7 +57,7 @@ func parseKeyTemplate(s string) (keyTemplate, error) {
 func placeholderList() string {
 	var l []string
 	for _, p := range placeholders {
-		l = append(l, "{"+p.name+"}")
+		l = append(l, "{"+p+"}")
 	}
 	return strings.Join(l, " ")
 }
@@ -107,18 +90,17 @@ func value(t target, name string) string {
 
 var unsafeKeyChars = regexp.MustCompile(`[^-a-zA-Z0-9_]`)
 
-// render fills every placeholder but {slot}, which stays as written. The
-// error says which placeholder t has no value for.
-func (k keyTemplate) render(t target) (string, error) {
-	var missing error
+// render fills every placeholder but {slot}, which stays as written. missing
+// is the first placeholder t has no value for, "" when none.
+func (k keyTemplate) render(t target) (key, missing string) {
 	out := placeholderRE.ReplaceAllStringFunc(string(k), func(ph string) string {
 		name := strings.Trim(ph, "{}")
 		if name == "slot" {
 			return ph
 		}
 		v := value(t, name)
-		if v == "" && missing == nil {
-			missing = fmt.Errorf("--key %q uses {%s}, but %s", string(k), name, missingWhy(t, name))
+		if v == "" && missing == "" {
+			missing = name
 		}
 		return unsafeKeyChars.ReplaceAllString(v, "_")
 	})
@@ -148,22 +130,35 @@ type keyed struct {
 func assignKeys(tmpl keyTemplate, targets []target, last state) (out []keyed, warnings []string, slots map[string]map[string]int) {
 	bases := make([]string, len(targets))
 	ok := make([]bool, len(targets))
-	var portless []string // awsvpc targets skipped for {port}: one warning for all
+	type kindGap struct{ placeholder, kind string }
+	var kinds []kindGap              // in the order first met
+	byKind := map[kindGap][]string{} // container names
+	kindGaps := map[kindGap]keyGap{}
 	for i, t := range targets {
-		base, err := tmpl.render(t)
-		switch {
-		case t.bad != nil:
-		case err != nil && t.AWSVPC && t.HostPort == 0 && tmpl.uses("port"):
-			portless = append(portless, t.ContainerName)
-		case err != nil:
-			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: %v; use a --key without it, or filter the container out", t.ContainerName, t.ShortID(), t.PrivatePort, err))
-		default:
-			bases[i], ok[i] = base, true
+		base, missing := tmpl.render(t)
+		if t.bad != nil {
+			continue
 		}
+		if missing == "" {
+			bases[i], ok[i] = base, true
+			continue
+		}
+		g := gapOf(t, missing)
+		if g.kind == "" {
+			warnings = append(warnings, fmt.Sprintf("container %s %s (port %d) skipped: --key %q uses {%s}, but %s; use a --key without it, or filter the container out",
+				t.ContainerName, t.ShortID(), t.PrivatePort, string(tmpl), missing, g.why))
+			continue
+		}
+		k := kindGap{missing, g.kind}
+		if _, seen := byKind[k]; !seen {
+			kinds = append(kinds, k)
+		}
+		byKind[k], kindGaps[k] = append(byKind[k], t.ContainerName), g
 	}
-	if len(portless) > 0 {
-		warnings = append(warnings, fmt.Sprintf("%d awsvpc task targets skipped (%s): --key %q uses {port}, but awsvpc tasks publish no host port; use --key '{family}-{slot}'",
-			len(portless), abbreviate(slices.Compact(portless), 3), string(tmpl)))
+	for _, k := range kinds { // one warning for all the targets of a kind
+		names, g := byKind[k], kindGaps[k]
+		warnings = append(warnings, fmt.Sprintf("%d %s targets skipped (%s): --key %q uses {%s}, but %s; %s",
+			len(names), k.kind, abbreviate(slices.Compact(names), 3), string(tmpl), k.placeholder, g.why, g.fix))
 	}
 
 	keys := slices.Clone(bases)

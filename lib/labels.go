@@ -29,16 +29,16 @@ type settings struct {
 	optedIn  bool   // gostats.scrape=true, another gostats.* label, or the CloudWatch labels
 	port     uint16 // 0: every port the flags select
 	path     string // "": the flag's
-	format   string // "": the flag's
+	format   format // nil: the flag's
 	err      error  // a bad value: the container is a failed target, the others are unaffected
 }
 
 // labelSettings reads a container's labels. The gostats.* labels win over
 // the CloudWatch ones.
-func labelSettings(labels map[string]string) settings {
+func labelSettings(labels map[string]string, formats formatList) settings {
 	var s settings
 	if v, ok := labels[labelPromPort]; ok {
-		s.optedIn, s.format, s.path = true, "prometheus", "/metrics"
+		s.optedIn, s.format, s.path = true, formats.named("prometheus"), "/metrics"
 		s.port, s.err = labelPortValue(labelPromPort, v)
 		if p, ok := labels[labelPromPath]; ok && s.err == nil {
 			s.path, s.err = labelPathValue(labelPromPath, p)
@@ -56,9 +56,9 @@ func labelSettings(labels map[string]string) settings {
 		s.path, s.err = labelPathValue(labelPath, v)
 	}
 	if v, ok := labels[labelFormat]; ok && s.err == nil {
-		s.format = v
-		if formatNamed(v) == nil {
-			s.err = fmt.Errorf("label %s=%q: unknown format; use one of %s", labelFormat, v, strings.Join(formatNames(), ", "))
+		s.format = formats.named(v)
+		if s.format == nil {
+			s.err = fmt.Errorf("label %s=%q: unknown format; use one of %s", labelFormat, v, strings.Join(formats.names(), ", "))
 		}
 	}
 	if v, ok := labels[labelScrape]; ok && s.err == nil {

@@ -1,6 +1,7 @@
 package mpecsgostats
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,116 +14,134 @@ import (
 	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
 
-// The Mackerel output: mackerel-agent's plugin lines on stdout,
-// "<prefix>.<key>.<graph>.<metric>\tvalue\tepoch", then the run's health
-// lines; and in meta mode the graph definitions.
+// The Mackerel output (--output mackerel): mackerel-agent's plugin lines on
+// stdout, "<prefix>.<key>.<graph>.<metric>\tvalue\tepoch"; in meta mode the
+// graph definitions. The run's health lines and the meta mode header are
+// mackerel-agent's protocol too: they are here, printed whatever --output.
 
 type mackerelOutput struct {
 	w      io.Writer
 	prefix string
-	graphs map[string]bool // --graphs; nil: all
-	values bool            // print the tasks' values (mackerel in --output)
-	health bool            // print the health lines (not --no-health)
-	otlp   bool            // otlp in --output: its health graph in meta mode
+	only   graphSet // --graphs
 }
 
-// write prints every scraped target's values (gauges as read, counters as
-// rates) in metricDefs order, then the health lines.
-func (o mackerelOutput) write(r *report) error {
+func openMackerelOutput(opts options, _ string, stdout io.Writer) (output, error) {
+	return mackerelOutput{w: stdout, prefix: opts.Prefix, only: opts.graphs}, nil
+}
+
+func (mackerelOutput) needsKey() bool                      { return true }
+func (mackerelOutput) reserve(time.Duration) time.Duration { return 0 }
+func (mackerelOutput) errorsGraph() (name, label string)   { return "", "" }
+func (o mackerelOutput) graphs() map[string]mp.Graphs      { return graphDefinitions(o.prefix, o.only) }
+
+// write prints every keyed target's values (gauges as read, counters as
+// rates) in metricDefs order.
+func (o mackerelOutput) write(_ context.Context, r *report) (outcome, error) {
 	var lines []metricLine
 	ts := r.time.Unix()
 	for _, res := range r.results {
-		if !o.values || res.key == "" {
+		if res.key == "" {
 			continue
 		}
-		for _, m := range metricDefs {
-			if v, ok := res.reported[m.key()]; ok {
+		for _, m := range metrics() {
+			if v, ok := res.reported[m]; ok && !m.def().hidden {
 				lines = append(lines, metricLine{key: o.prefix + "." + res.key + "." + m.key(), value: v, time: ts})
 			}
 		}
 	}
-	if o.health {
-		lines = append(lines, healthLines(o.prefix, r.health, r.time)...)
-	}
-	return printValues(o.w, lines)
+	return outcome{}, printValues(o.w, lines)
 }
 
-// meta writes what mackerel-agent reads in meta mode
-// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON:
-// the tasks' graphs when their values are printed (mackerel in --output),
-// the health metrics' graphs when health is set.
-func (o mackerelOutput) meta() error {
+// writeMeta writes what mackerel-agent reads in meta mode
+// (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON: the
+// outputs' graphs, and the health metrics' graphs unless noHealth.
+func writeMeta(w io.Writer, outs outputs, hw healthWriter, health bool) error {
 	defs := map[string]mp.Graphs{}
-	if o.values {
-		defs = graphDefinitions(o.prefix, o.graphs)
+	for _, o := range outs {
+		maps.Copy(defs, o.graphs())
 	}
-	if o.health {
-		maps.Copy(defs, healthGraphDefinitions(o.prefix, o.otlp))
+	if health {
+		maps.Copy(defs, hw.graphs())
 	}
 	b, err := json.Marshal(mp.GraphDef{Graphs: defs})
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(o.w, "# mackerel-agent-plugin\n%s\n", b)
+	_, err = fmt.Fprintf(w, "# mackerel-agent-plugin\n%s\n", b)
 	return err
 }
 
 // graphDefinitions are the graphs of meta mode: one per graph with a
 // wildcard at the task key, "<prefix>.#.<graph>", so a task under a new key
 // needs no new definition.
-func graphDefinitions(prefix string, only map[string]bool) map[string]mp.Graphs {
+func graphDefinitions(prefix string, only graphSet) map[string]mp.Graphs {
 	labelPrefix := title(prefix)
 	graphs := make(map[string]mp.Graphs, len(graphDefs))
 	for _, g := range graphDefs {
-		if only != nil && !only[g.name] {
+		if !only.has(g.name) {
 			continue
 		}
-		var metrics []mp.Metrics
-		for _, m := range metricDefs {
-			if m.graph == g.name {
-				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label, Diff: m.diff})
+		var ms []mp.Metrics
+		for _, m := range metrics() {
+			if d := m.def(); d.graph == g.name && !d.hidden {
+				ms = append(ms, mp.Metrics{Name: d.name, Label: d.label, Diff: d.diff})
 			}
 		}
-		graphs[prefix+".#."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: metrics}
+		graphs[prefix+".#."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: ms}
 	}
 	return graphs
+}
+
+// healthWriter prints the health lines of a run.
+type healthWriter struct {
+	w       io.Writer
+	prefix  string
+	outputs outputs // those with an errorsGraph add a line
 }
 
 // healthKeyPrefix is the first part of the health metric keys.
 func healthKeyPrefix(prefix string) string { return prefix + "_scrape" }
 
+func (hw healthWriter) write(now time.Time, h health) error {
+	return printValues(hw.w, healthLines(hw.prefix, h, hw.outputs, now))
+}
+
 // healthLines are the health figures as metric lines, in healthMetricDefs
-// order.
-func healthLines(prefix string, h health, now time.Time) []metricLine {
-	values := h.values()
+// order, then each output's errors.
+func healthLines(prefix string, h health, outs outputs, now time.Time) []metricLine {
 	hp, ts := healthKeyPrefix(prefix), now.Unix()
-	lines := make([]metricLine, 0, len(healthMetricDefs))
+	lines := make([]metricLine, 0, len(healthMetricDefs)+len(outs))
 	for _, m := range healthMetricDefs {
-		if m.graph == "otlp" && !h.otlp {
-			continue
+		lines = append(lines, metricLine{key: hp + "." + m.graph + "." + m.name, value: m.value(h), time: ts})
+	}
+	for _, o := range outs {
+		if name, _ := o.errorsGraph(); name != "" {
+			lines = append(lines, metricLine{key: hp + "." + name + ".errors", value: float64(h.errorsOf(name)), time: ts})
 		}
-		k := m.graph + "." + m.name
-		lines = append(lines, metricLine{key: hp + "." + k, value: values[k], time: ts})
 	}
 	return lines
 }
 
-// healthGraphDefinitions are the meta mode graphs of the health metrics,
+// graphs are the meta mode graphs of the health metrics,
 // "<prefix>_scrape.<graph>", labelled after the prefix as the task graphs
-// are ("Gostats Scrape Targets"); the otlp graph with otlp only.
-func healthGraphDefinitions(prefix string, otlp bool) map[string]mp.Graphs {
-	graphs := make(map[string]mp.Graphs, len(healthGraphDefs))
+// are ("Gostats Scrape Targets"), and one per output that counts errors.
+func (hw healthWriter) graphs() map[string]mp.Graphs {
+	graphs := make(map[string]mp.Graphs, len(healthGraphDefs)+len(hw.outputs))
+	hp := healthKeyPrefix(hw.prefix)
 	for _, g := range healthGraphDefs {
-		if g.name == "otlp" && !otlp {
-			continue
-		}
-		var metrics []mp.Metrics
+		var ms []mp.Metrics
 		for _, m := range healthMetricDefs {
 			if m.graph == g.name {
-				metrics = append(metrics, mp.Metrics{Name: m.name, Label: m.label})
+				ms = append(ms, mp.Metrics{Name: m.name, Label: m.label})
 			}
 		}
-		graphs[healthKeyPrefix(prefix)+"."+g.name] = mp.Graphs{Label: title(prefix) + " " + g.label, Unit: g.unit, Metrics: metrics}
+		graphs[hp+"."+g.name] = mp.Graphs{Label: title(hw.prefix) + " " + g.label, Unit: g.unit, Metrics: ms}
+	}
+	for _, o := range hw.outputs {
+		if name, label := o.errorsGraph(); name != "" {
+			graphs[hp+"."+name] = mp.Graphs{Label: title(hw.prefix) + " Scrape " + label, Unit: "integer",
+				Metrics: []mp.Metrics{{Name: "errors", Label: "Errors"}}}
+		}
 	}
 	return graphs
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // The metrics of a task: what every format maps its answer onto, and every
-// output sends.
+// output sends. A metric is an index into metricDefs; "<graph>.<name>" is
+// only how the Mackerel output and the state file write it.
 
 // graphDefs are the graphs of each task, in the order README lists them.
 var graphDefs = []struct{ name, label, unit string }{
@@ -20,49 +21,108 @@ var graphDefs = []struct{ name, label, unit string }{
 	{"allocation", "Allocation", "bytes"},
 }
 
-// metricDef is one reported metric; name is also its JSON field in the
+// metric is one value a format may read from an answer.
+type metric int
+
+// The metrics. The first 15 are mackerel-plugin-gostats' metrics under the
+// same names (heap_released is a gauge here); gcNum and totalAlloc... are
+// listed in metricDefs order, which is the order they are printed in.
+const (
+	goroutineNum metric = iota
+	cgoCallNum
+	memoryAlloc
+	memorySys
+	memoryStack
+	memoryLookups
+	memoryMallocs
+	memoryFrees
+	heapSys
+	heapIdle
+	heapInuse
+	heapReleased
+	gcNum
+	gcPerSecond
+	gcPausePerSecond
+	heapObjects
+	memoryTotalAlloc
+	// Hidden metrics: read by a format, never printed to Mackerel. The
+	// hidden counters are kept in the state like the other counters, for
+	// what a format derives between two answers (gc rates).
+	hiddenNumGC
+	hiddenPauseTotal
+	numMetrics
+)
+
+// metricDef is one metric. name is also its JSON field in the
 // golang-stats-api-handler response. Diff metrics are counters reported as
-// per-minute rates (rates.go).
+// per-minute rates (rates.go); hidden ones are never printed.
 type metricDef struct {
 	graph, name, label string
 	diff               bool
+	hidden             bool
 }
 
-func (m metricDef) key() string { return m.graph + "." + m.name }
-
-// metricDefs: the first 15 are mackerel-plugin-gostats' metrics under the
-// same names (heap_released is a gauge here); the last two are additions.
-var metricDefs = []metricDef{
-	{"runtime", "goroutine_num", "Goroutine Num", false},
-	{"runtime", "cgo_call_num", "CGO Call Num", true},
-	{"memory", "memory_alloc", "Alloc", false},
-	{"memory", "memory_sys", "Sys", false},
-	{"memory", "memory_stack", "Stack In Use", false},
-	{"operation", "memory_lookups", "Pointer Lookups", true},
-	{"operation", "memory_mallocs", "Mallocs", true},
-	{"operation", "memory_frees", "Frees", true},
-	{"heap", "heap_sys", "Sys", false},
-	{"heap", "heap_idle", "Idle", false},
-	{"heap", "heap_inuse", "In Use", false},
-	{"heap", "heap_released", "Released", false},
-	{"gc", "gc_num", "GC Num", true},
-	{"gc", "gc_per_second", "GC Per Second", false},
-	{"gc", "gc_pause_per_second", "GC Pause Per Second", false},
-	{"objects", "heap_objects", "Objects", false},
-	{"allocation", "memory_total_alloc", "Allocated Bytes / min", true},
+// metricDefs: every metric, indexed by it.
+var metricDefs = [numMetrics]metricDef{
+	goroutineNum:     {"runtime", "goroutine_num", "Goroutine Num", false, false},
+	cgoCallNum:       {"runtime", "cgo_call_num", "CGO Call Num", true, false},
+	memoryAlloc:      {"memory", "memory_alloc", "Alloc", false, false},
+	memorySys:        {"memory", "memory_sys", "Sys", false, false},
+	memoryStack:      {"memory", "memory_stack", "Stack In Use", false, false},
+	memoryLookups:    {"operation", "memory_lookups", "Pointer Lookups", true, false},
+	memoryMallocs:    {"operation", "memory_mallocs", "Mallocs", true, false},
+	memoryFrees:      {"operation", "memory_frees", "Frees", true, false},
+	heapSys:          {"heap", "heap_sys", "Sys", false, false},
+	heapIdle:         {"heap", "heap_idle", "Idle", false, false},
+	heapInuse:        {"heap", "heap_inuse", "In Use", false, false},
+	heapReleased:     {"heap", "heap_released", "Released", false, false},
+	gcNum:            {"gc", "gc_num", "GC Num", true, false},
+	gcPerSecond:      {"gc", "gc_per_second", "GC Per Second", false, false},
+	gcPausePerSecond: {"gc", "gc_pause_per_second", "GC Pause Per Second", false, false},
+	heapObjects:      {"objects", "heap_objects", "Objects", false, false},
+	memoryTotalAlloc: {"allocation", "memory_total_alloc", "Allocated Bytes / min", true, false},
+	hiddenNumGC:      {"gc", "_num_gc", "", true, true},
+	hiddenPauseTotal: {"gc", "_pause_total_ns", "", true, true},
 }
 
-// Hidden counters: values a format may return that are never printed (no
-// metricDef has their key); rates keeps them in the state like the other
-// counters, and withGCRates derives the two computed gc values from them.
-// They are in the gc graph, so --graphs keeps or drops them with it.
-const (
-	hiddenNumGC      = "gc._num_gc"
-	hiddenPauseTotal = "gc._pause_total_ns"
-)
+// key is "<graph>.<name>": the metric's part of a Mackerel metric key, and
+// its name in the state file.
+func (m metric) key() string { return metricDefs[m].graph + "." + metricDefs[m].name }
+
+// def is the metric's row of metricDefs.
+func (m metric) def() metricDef { return metricDefs[m] }
+
+// metrics are every metric, in metricDefs order.
+func metrics() []metric {
+	all := make([]metric, numMetrics)
+	for i := range all {
+		all[i] = metric(i)
+	}
+	return all
+}
+
+// metricNamed is the metric of a handler field name that is printed, or
+// false: the fields of golang-stats-api-handler's answer.
+func metricNamed(name string) (metric, bool) {
+	for _, m := range metrics() {
+		if d := m.def(); !d.hidden && d.name == name {
+			return m, true
+		}
+	}
+	return 0, false
+}
+
+// values are what a format read from one answer, or what a run reports.
+type values map[metric]float64
+
+// graphSet is a parsed --graphs: the graphs to send; nil is all.
+type graphSet map[string]bool
+
+// has tells whether the graph is sent.
+func (g graphSet) has(graph string) bool { return g == nil || g[graph] }
 
 // parseGraphs checks a --graphs list; empty means all.
-func parseGraphs(list string) (map[string]bool, error) {
+func parseGraphs(list string) (graphSet, error) {
 	if list == "" {
 		return nil, nil
 	}
@@ -70,7 +130,7 @@ func parseGraphs(list string) (map[string]bool, error) {
 	for _, g := range graphDefs {
 		valid = append(valid, g.name)
 	}
-	graphs := map[string]bool{}
+	graphs := graphSet{}
 	for _, g := range strings.Split(list, ",") {
 		g = strings.TrimSpace(g)
 		if !slices.Contains(valid, g) {
@@ -81,15 +141,31 @@ func parseGraphs(list string) (map[string]bool, error) {
 	return graphs, nil
 }
 
-// keepGraphs drops from values ("<graph>.<metric>") the graphs not in
-// graphs (--graphs); nil keeps all.
-func keepGraphs(values map[string]float64, graphs map[string]bool) {
-	if graphs == nil {
-		return
-	}
-	for k := range values {
-		if graph, _, _ := strings.Cut(k, "."); !graphs[graph] {
-			delete(values, k)
+// keepGraphs drops from v the metrics of the graphs not in graphs.
+func keepGraphs(v values, graphs graphSet) {
+	for m := range v {
+		if !graphs.has(m.def().graph) {
+			delete(v, m)
 		}
+	}
+}
+
+// gcRates derives gc_per_second (collections per second) and
+// gc_pause_per_second (milliseconds of pause per minute: what the handler's
+// field reads when it is scraped once a minute) from the hidden counters of
+// two answers seconds apart: for the formats that have the counters but not
+// the rates. None when either answer lacks a counter or one went down (the
+// process restarted).
+func gcRates(cur, prev values, seconds float64) values {
+	num, ok1 := cur[hiddenNumGC]
+	pause, ok2 := cur[hiddenPauseTotal]
+	lastNum, ok3 := prev[hiddenNumGC]
+	lastPause, ok4 := prev[hiddenPauseTotal]
+	if !ok1 || !ok2 || !ok3 || !ok4 || num < lastNum || pause < lastPause || seconds <= 0 {
+		return nil
+	}
+	return values{
+		gcPerSecond:      (num - lastNum) / seconds,
+		gcPausePerSecond: (pause - lastPause) / 1e6 * 60 / seconds,
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,7 +25,7 @@ const (
 )
 
 type options struct {
-	Source          string        `long:"source" default:"docker" choice:"docker" choice:"task-metadata" description:"where targets are found: the Docker daemon's containers (on an ECS container instance), or the containers of the task the plugin runs in, from the ECS task metadata endpoint (beside mackerel-container-agent, on Fargate or EC2)"`
+	Source          string        `long:"source" default:"docker" description:"where targets are found: the Docker daemon's containers (on an ECS container instance), or the containers of the task the plugin runs in, from the ECS task metadata endpoint (beside mackerel-container-agent, on Fargate or EC2)"`
 	DockerHost      string        `short:"H" long:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" value-name:"ADDR" description:"Docker daemon address (unix:// or tcp://)"`
 	ECSAgentURL     string        `long:"ecs-agent-url" default:"http://127.0.0.1:51678" value-name:"URL" description:"the ECS agent's introspection API, asked (once a run) for the addresses of awsvpc tasks when Docker lists any"`
 	TaskMetadataURL string        `long:"task-metadata-url" env:"ECS_CONTAINER_METADATA_URI_V4" default-mask:"-" value-name:"URL" description:"with --source task-metadata: the task metadata endpoint (v4) of the task"`
@@ -53,22 +52,27 @@ type options struct {
 	List            bool          `long:"list" description:"print one line per discovered target and whether it answered, and the containers passed over and why, then exit"`
 	Version         bool          `short:"v" long:"version" description:"print the version and exit"`
 
-	format      format          // parsed Format; nil for auto
-	formatFrom  string          // "flag" when --format is given, else "default" (--list says which)
-	outputs     map[string]bool // parsed Output
-	apiKey      string          // $MACKEREL_APIKEY
-	keyTemplate keyTemplate     // parsed Key
-	graphs      map[string]bool // parsed Graphs; nil: all
+	format      format      // parsed Format; nil for auto
+	formatFrom  string      // "flag" when --format is given, else "default" (--list says which)
+	outputs     []string    // parsed Output
+	apiKey      string      // $MACKEREL_APIKEY
+	keyTemplate keyTemplate // parsed Key
+	graphs      graphSet    // parsed Graphs; nil: all
 }
 
 var prefixPattern = regexp.MustCompile(`^[-a-zA-Z0-9_]+(\.[-a-zA-Z0-9_]+)*$`)
 
 // parseOptions returns the options, or done with the exit code when the
 // run ends here (help, or a usage error already printed).
-func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+func parseOptions(parts parts, args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
 	p := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
 	p.Name = pluginName
-	p.FindOptionByLongName("format").Choices = append(formatNames(), formatAuto)
+	p.FindOptionByLongName("format").Choices = append(parts.formats.names(), formatAuto)
+	var sources []string
+	for _, s := range parts.sources {
+		sources = append(sources, s.name)
+	}
+	p.FindOptionByLongName("source").Choices = sources
 	rest, err := p.ParseArgs(args)
 	if err != nil {
 		var ferr *flags.Error
@@ -83,7 +87,7 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 	if opts.DockerHost == "" {
 		opts.DockerHost = defaultDockerHost
 	}
-	opts.format = formatNamed(opts.Format) // nil: auto
+	opts.format = parts.formats.named(opts.Format) // nil: auto
 	opts.formatFrom = "default"
 	if o := p.FindOptionByLongName("format"); o.IsSet() && !o.IsSetDefault() {
 		opts.formatFrom = "flag"
@@ -131,7 +135,7 @@ func parseOptions(args []string, stdout, stderr io.Writer) (opts options, code i
 		opts.graphs, err = parseGraphs(opts.Graphs)
 	}
 	if err == nil {
-		opts.outputs, err = parseOutputs(opts)
+		opts.outputs, err = parseOutputs(opts.Output, parts.outputs)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
@@ -145,47 +149,6 @@ const (
 	outputMackerel = "mackerel"
 	outputOTLP     = "otlp"
 )
-
-// envAPIKey is where the Mackerel API key for the OTLP output is read from:
-// never a flag, since argv shows in ps.
-const envAPIKey = "MACKEREL_APIKEY"
-
-// parseOutputs checks --output and the OTLP options that go with it.
-func parseOutputs(opts options) (map[string]bool, error) {
-	outputs := map[string]bool{}
-	for _, o := range strings.Split(opts.Output, ",") {
-		o = strings.TrimSpace(o)
-		if o != outputMackerel && o != outputOTLP {
-			return nil, fmt.Errorf("--output %q: unknown output %q (valid: %s,%s)", opts.Output, o, outputMackerel, outputOTLP)
-		}
-		outputs[o] = true
-	}
-	switch {
-	case outputs[outputOTLP] && opts.OTLPEndpoint == "":
-		return nil, fmt.Errorf("--output %s: needs --otlp-endpoint HOST:PORT", opts.Output)
-	case !outputs[outputOTLP] && opts.OTLPEndpoint != "":
-		return nil, fmt.Errorf("--otlp-endpoint: only with otlp in --output (e.g. --output mackerel,otlp)")
-	case !outputs[outputOTLP] && opts.OTLPInsecure:
-		return nil, fmt.Errorf("--otlp-insecure: only with otlp in --output")
-	case !outputs[outputOTLP]:
-		return outputs, nil
-	}
-	host, _, err := net.SplitHostPort(opts.OTLPEndpoint)
-	if err != nil || host == "" {
-		return nil, fmt.Errorf("--otlp-endpoint %q: want HOST:PORT, such as otlp.mackerelio.com:4317", opts.OTLPEndpoint)
-	}
-	if opts.OTLPInsecure && opts.apiKey != "" && !isLoopback(host) {
-		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
-			envAPIKey, host, envAPIKey)
-	}
-	return outputs, nil
-}
-
-// isLoopback tells localhost and loopback IP literals.
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
-}
 
 // tempfile is --tempfile, else one state file per command line, as
 // go-mackerel-plugin-helper names its own: two plugin blocks with different

@@ -7,14 +7,13 @@ package mpecsgostats
 // mapping table is otlpMetrics in prose (otlp_test.go checks they agree).
 
 import (
-	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +26,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
+
+	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -85,9 +86,9 @@ type otlpMetric struct {
 	attrs [][2]string // data point attributes, key and value
 	// keys: the value is the first of these the target's values have,
 	// times scale (0 means 1); derive, when set, computes it instead.
-	keys   []string
+	keys   []metric
 	scale  float64
-	derive func(values map[string]float64) (float64, bool)
+	derive func(v values) (float64, bool)
 	double bool // sent as a double; else as an integer
 	desc   string
 }
@@ -101,41 +102,41 @@ type otlpMetric struct {
 // ecs_gostats.gc.pause.time they come from are sent instead, and the
 // receiving end takes rates of those.
 var otlpMetrics = []otlpMetric{
-	{name: "go.goroutine.count", unit: "{goroutine}", kind: otlpUpDown, keys: []string{"runtime.goroutine_num"},
+	{name: "go.goroutine.count", unit: "{goroutine}", kind: otlpUpDown, keys: []metric{goroutineNum},
 		desc: "Count of live goroutines."},
 	{name: "go.memory.used", unit: "By", kind: otlpUpDown, attrs: [][2]string{{"go.memory.type", "stack"}},
-		keys: []string{"memory.memory_stack"},
+		keys: []metric{memoryStack},
 		desc: "Memory used by the Go runtime: stack spans (MemStats.StackInuse)."},
 	{name: "go.memory.used", unit: "By", kind: otlpUpDown, attrs: [][2]string{{"go.memory.type", "other"}},
 		derive: otlpMemoryOther,
 		desc:   "Memory used by the Go runtime, less stacks: Sys - HeapReleased - StackInuse, sent when all three are known."},
-	{name: "go.memory.allocated", unit: "By", kind: otlpCounter, keys: []string{"allocation.memory_total_alloc"},
+	{name: "go.memory.allocated", unit: "By", kind: otlpCounter, keys: []metric{memoryTotalAlloc},
 		desc: "Memory allocated to the heap by the application (MemStats.TotalAlloc)."},
-	{name: "go.memory.allocations", unit: "{allocation}", kind: otlpCounter, keys: []string{"operation.memory_mallocs"},
+	{name: "go.memory.allocations", unit: "{allocation}", kind: otlpCounter, keys: []metric{memoryMallocs},
 		desc: "Count of allocations to the heap by the application (MemStats.Mallocs)."},
-	{name: "go.memory.gc.cycles", unit: "{gc_cycle}", kind: otlpCounter, keys: []string{"gc.gc_num", "gc._num_gc"},
+	{name: "go.memory.gc.cycles", unit: "{gc_cycle}", kind: otlpCounter, keys: []metric{gcNum, hiddenNumGC},
 		desc: "Number of completed GC cycles (MemStats.NumGC)."},
-	{name: "ecs_gostats.gc.pause.time", unit: "s", kind: otlpCounter, keys: []string{"gc._pause_total_ns"}, scale: 1e-9, double: true,
+	{name: "ecs_gostats.gc.pause.time", unit: "s", kind: otlpCounter, keys: []metric{hiddenPauseTotal}, scale: 1e-9, double: true,
 		desc: "Total time the world was stopped for GC (MemStats.PauseTotalNs); expvar targets only."},
-	{name: "ecs_gostats.memory.sys", unit: "By", kind: otlpGauge, keys: []string{"memory.memory_sys"},
+	{name: "ecs_gostats.memory.sys", unit: "By", kind: otlpGauge, keys: []metric{memorySys},
 		desc: "Bytes of memory obtained from the OS (MemStats.Sys)."},
-	{name: "ecs_gostats.memory.alloc", unit: "By", kind: otlpGauge, keys: []string{"memory.memory_alloc"},
+	{name: "ecs_gostats.memory.alloc", unit: "By", kind: otlpGauge, keys: []metric{memoryAlloc},
 		desc: "Bytes of allocated heap objects (MemStats.Alloc)."},
-	{name: "ecs_gostats.memory.frees", unit: "{free}", kind: otlpCounter, keys: []string{"operation.memory_frees"},
+	{name: "ecs_gostats.memory.frees", unit: "{free}", kind: otlpCounter, keys: []metric{memoryFrees},
 		desc: "Count of heap objects freed (MemStats.Frees)."},
-	{name: "ecs_gostats.memory.lookups", unit: "{lookup}", kind: otlpCounter, keys: []string{"operation.memory_lookups"},
+	{name: "ecs_gostats.memory.lookups", unit: "{lookup}", kind: otlpCounter, keys: []metric{memoryLookups},
 		desc: "Count of pointer lookups by the runtime (MemStats.Lookups)."},
-	{name: "ecs_gostats.heap.sys", unit: "By", kind: otlpGauge, keys: []string{"heap.heap_sys"},
+	{name: "ecs_gostats.heap.sys", unit: "By", kind: otlpGauge, keys: []metric{heapSys},
 		desc: "Bytes of heap memory obtained from the OS (MemStats.HeapSys)."},
-	{name: "ecs_gostats.heap.idle", unit: "By", kind: otlpGauge, keys: []string{"heap.heap_idle"},
+	{name: "ecs_gostats.heap.idle", unit: "By", kind: otlpGauge, keys: []metric{heapIdle},
 		desc: "Bytes in idle (unused) heap spans (MemStats.HeapIdle)."},
-	{name: "ecs_gostats.heap.inuse", unit: "By", kind: otlpGauge, keys: []string{"heap.heap_inuse"},
+	{name: "ecs_gostats.heap.inuse", unit: "By", kind: otlpGauge, keys: []metric{heapInuse},
 		desc: "Bytes in in-use heap spans (MemStats.HeapInuse)."},
-	{name: "ecs_gostats.heap.released", unit: "By", kind: otlpGauge, keys: []string{"heap.heap_released"},
+	{name: "ecs_gostats.heap.released", unit: "By", kind: otlpGauge, keys: []metric{heapReleased},
 		desc: "Bytes of physical memory returned to the OS (MemStats.HeapReleased)."},
-	{name: "ecs_gostats.heap.objects", unit: "{object}", kind: otlpGauge, keys: []string{"objects.heap_objects"},
+	{name: "ecs_gostats.heap.objects", unit: "{object}", kind: otlpGauge, keys: []metric{heapObjects},
 		desc: "Number of allocated heap objects (MemStats.HeapObjects)."},
-	{name: "ecs_gostats.cgo.calls", unit: "{call}", kind: otlpCounter, keys: []string{"runtime.cgo_call_num"},
+	{name: "ecs_gostats.cgo.calls", unit: "{call}", kind: otlpCounter, keys: []metric{cgoCallNum},
 		desc: "Count of cgo calls made by the process (runtime.NumCgoCall)."},
 }
 
@@ -146,10 +147,10 @@ var otlpUp = otlpMetric{name: otlpUpMetric, unit: "1", kind: otlpGauge,
 // otlpMemoryOther is go.memory.used{go.memory.type=other}: the semantic
 // conventions' total (/memory/classes/total - /memory/classes/heap/released,
 // that is Sys - HeapReleased) less the stack part.
-func otlpMemoryOther(v map[string]float64) (float64, bool) {
-	sys, ok1 := v["memory.memory_sys"]
-	released, ok2 := v["heap.heap_released"]
-	stack, ok3 := v["memory.memory_stack"]
+func otlpMemoryOther(v values) (float64, bool) {
+	sys, ok1 := v[memorySys]
+	released, ok2 := v[heapReleased]
+	stack, ok3 := v[memoryStack]
 	if !ok1 || !ok2 || !ok3 || sys-released-stack < 0 {
 		return 0, false
 	}
@@ -157,12 +158,12 @@ func otlpMemoryOther(v map[string]float64) (float64, bool) {
 }
 
 // value is the row's value for a target's values.
-func (m otlpMetric) value(values map[string]float64) (float64, bool) {
+func (m otlpMetric) value(vs values) (float64, bool) {
 	if m.derive != nil {
-		return m.derive(values)
+		return m.derive(vs)
 	}
 	for _, k := range m.keys {
-		if v, ok := values[k]; ok {
+		if v, ok := vs[k]; ok {
 			if m.scale != 0 {
 				v *= m.scale
 			}
@@ -176,18 +177,20 @@ func (m otlpMetric) value(values map[string]float64) (float64, bool) {
 type otlpTarget struct {
 	resource []*commonpb.KeyValue // the resource attributes: otlpIdentity.attributes()
 	up       bool                 // answered this run
-	values   map[string]float64   // what the target's format parsed, "<graph>.<metric>"; counters cumulative
+	values   values               // what the target's format parsed; counters cumulative
 	start    time.Time            // the container's start: start time of the cumulative sums; zero if unknown
 }
 
-// otlpIdentity is what a target's resource attributes are made of; every
-// field may be empty.
+// otlpIdentity is what a target's resource attributes are made of, as its
+// source said; every field may be empty.
 type otlpIdentity struct {
 	Family        string // task definition family
 	Revision      string // task definition revision
-	TaskARN       string // arn:aws:ecs:REGION:ACCOUNT:task/[CLUSTER/]ID
-	TaskID        string // used when TaskARN is empty
-	Cluster       string // cluster name or ARN
+	TaskARN       string // arn:aws:ecs:REGION:ACCOUNT:task/[CLUSTER/]ID, "" when it is none
+	TaskID        string
+	ClusterARN    string
+	Region        string // of the task ARN
+	Account       string // of the task ARN
 	LaunchType    string // EC2, FARGATE (any case)
 	ContainerName string // the container's name in the task definition
 	ContainerID   string // the Docker container id
@@ -195,15 +198,18 @@ type otlpIdentity struct {
 	HostName      string // the container instance's host name
 }
 
-// otlpARN is a parsed ARN: arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
-type otlpARN struct{ partition, service, region, account, resource string }
-
-func otlpParseARN(s string) (otlpARN, bool) {
-	f := strings.SplitN(s, ":", 6)
-	if len(f) != 6 || f[0] != "arn" || f[1] == "" || f[2] == "" || f[3] == "" || f[4] == "" || f[5] == "" {
-		return otlpARN{}, false
+// identityOf is the identity of a target.
+func identityOf(t target) otlpIdentity {
+	id := otlpIdentity{Family: t.Family, Revision: t.Revision, TaskID: t.TaskID, ClusterARN: t.clusterARN(),
+		Region: t.ARN.Region, Account: t.ARN.Account, LaunchType: t.LaunchType, ContainerName: t.ECSContainer,
+		ContainerID: t.ContainerID, ContainerPort: int(t.PrivatePort), HostName: t.HostName}
+	if t.ARN.ID != "" {
+		id.TaskARN, id.TaskID = t.TaskARN, t.ARN.ID
 	}
-	return otlpARN{partition: f[1], service: f[2], region: f[3], account: f[4], resource: f[5]}, true
+	if id.ContainerName == "" {
+		id.ContainerName = t.ContainerName
+	}
+	return id
 }
 
 // attributes are the resource attributes of the identity, in a fixed order,
@@ -211,32 +217,13 @@ func otlpParseARN(s string) (otlpARN, bool) {
 //   - service.name: the family, else the container name
 //   - service.instance.id: "<task id>/<container name>:<container port>",
 //     unique per target (the container id stands for a missing task id)
-//   - aws.ecs.*, container.*, cloud.* (region and account from the task ARN;
-//     a cluster name becomes the cluster's ARN in the task's region and
-//     account), host.name.
+//   - aws.ecs.*, container.*, cloud.*, host.name.
 func (id otlpIdentity) attributes() []*commonpb.KeyValue {
-	arn, arnOK := otlpParseARN(id.TaskARN)
-	if arnOK && (arn.service != "ecs" || !strings.HasPrefix(arn.resource, "task/")) {
-		arnOK = false
-	}
-	taskID := id.TaskID
-	if arnOK {
-		taskID = arn.resource[strings.LastIndexByte(arn.resource, '/')+1:]
-	}
-	taskARN, clusterARN := "", ""
-	if arnOK {
-		taskARN = id.TaskARN
-	}
-	if _, ok := otlpParseARN(id.Cluster); ok {
-		clusterARN = id.Cluster
-	} else if id.Cluster != "" && arnOK {
-		clusterARN = "arn:" + arn.partition + ":ecs:" + arn.region + ":" + arn.account + ":cluster/" + id.Cluster
-	}
 	service := id.Family
 	if service == "" {
 		service = id.ContainerName
 	}
-	instance := taskID
+	instance := id.TaskID
 	if instance == "" {
 		instance = id.ContainerID
 	}
@@ -246,11 +233,8 @@ func (id otlpIdentity) attributes() []*commonpb.KeyValue {
 			instance += ":" + strconv.Itoa(id.ContainerPort)
 		}
 	}
-	region, account, provider, platform := "", "", "", ""
-	if arnOK {
-		region, account = arn.region, arn.account
-	}
-	if arnOK || id.Cluster != "" || id.LaunchType != "" || id.Family != "" {
+	provider, platform := "", ""
+	if id.TaskARN != "" || id.ClusterARN != "" || id.LaunchType != "" || id.Family != "" {
 		provider, platform = "aws", "aws_ecs"
 	}
 	kv := []struct{ k, v string }{
@@ -258,11 +242,11 @@ func (id otlpIdentity) attributes() []*commonpb.KeyValue {
 		{"service.instance.id", instance},
 		{"cloud.provider", provider},
 		{"cloud.platform", platform},
-		{"cloud.region", region},
-		{"cloud.account.id", account},
-		{"aws.ecs.cluster.arn", clusterARN},
-		{"aws.ecs.task.arn", taskARN},
-		{"aws.ecs.task.id", taskID},
+		{"cloud.region", id.Region},
+		{"cloud.account.id", id.Account},
+		{"aws.ecs.cluster.arn", id.ClusterARN},
+		{"aws.ecs.task.arn", id.TaskARN},
+		{"aws.ecs.task.id", id.TaskID},
 		{"aws.ecs.task.family", id.Family},
 		{"aws.ecs.task.revision", id.Revision},
 		{"aws.ecs.launchtype", strings.ToLower(id.LaunchType)},
@@ -532,56 +516,73 @@ func otlpPoints(req *colmetricspb.ExportMetricsServiceRequest) int {
 	return n
 }
 
-// otlpOutput is the OTLP output of a run: every scraped target, keyed or
-// not, as its own resource.
+// envAPIKey is where the Mackerel API key for the OTLP output is read from:
+// never a flag, since argv shows in ps.
+const envAPIKey = "MACKEREL_APIKEY"
+
+// otlpOutput is the OTLP output of a run (--output otlp): every scraped
+// target, keyed or not, as its own resource.
 type otlpOutput struct {
 	exporter *otlpExporter
-	hostName string // the instance's, for targets found through Docker
 }
 
-func newOTLPOutput(opts options, version string) otlpOutput {
-	var hostName string
-	if opts.Source == sourceDocker {
-		hostName, _ = os.Hostname()
+// openOTLPOutput checks the OTLP options.
+func openOTLPOutput(opts options, version string, _ io.Writer) (output, error) {
+	if opts.OTLPEndpoint == "" {
+		return nil, fmt.Errorf("--output %s: needs --otlp-endpoint HOST:PORT", opts.Output)
 	}
-	return otlpOutput{hostName: hostName, exporter: &otlpExporter{endpoint: opts.OTLPEndpoint, insecure: opts.OTLPInsecure,
-		apiKey: opts.apiKey, version: version}}
+	host, _, err := net.SplitHostPort(opts.OTLPEndpoint)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("--otlp-endpoint %q: want HOST:PORT, such as otlp.mackerelio.com:4317", opts.OTLPEndpoint)
+	}
+	if opts.OTLPInsecure && opts.apiKey != "" && !isLoopback(host) {
+		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
+			envAPIKey, host, envAPIKey)
+	}
+	return otlpOutput{exporter: &otlpExporter{endpoint: opts.OTLPEndpoint, insecure: opts.OTLPInsecure,
+		apiKey: opts.apiKey, version: version}}, nil
 }
 
-// write sends r's targets; it returns how many export requests failed and
-// the warnings to print (the send's error, a partial success), never the
-// key.
-func (o otlpOutput) write(ctx context.Context, r *report) (failed int, warnings []string) {
+// otlpUnused: the OTLP flags are errors without otlp in --output.
+func otlpUnused(opts options) error {
+	switch {
+	case opts.OTLPEndpoint != "":
+		return fmt.Errorf("--otlp-endpoint: only with otlp in --output (e.g. --output mackerel,otlp)")
+	case opts.OTLPInsecure:
+		return fmt.Errorf("--otlp-insecure: only with otlp in --output")
+	}
+	return nil
+}
+
+// isLoopback tells localhost and loopback IP literals.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+func (otlpOutput) graphs() map[string]mp.Graphs      { return nil }
+func (otlpOutput) needsKey() bool                    { return false }
+func (otlpOutput) errorsGraph() (name, label string) { return "otlp", "OTLP" }
+
+// reserve: the push has the last quarter of --timeout.
+func (otlpOutput) reserve(timeout time.Duration) time.Duration { return timeout / 4 }
+
+// write sends r's targets; its errors are the export requests that failed,
+// its warnings the send's error and partial successes, never the key.
+func (o otlpOutput) write(ctx context.Context, r *report) (outcome, error) {
 	targets := make([]otlpTarget, 0, len(r.results))
 	for _, res := range r.results {
-		t := res.target
-		id := otlpIdentity{Family: t.Family, Revision: t.Revision, TaskARN: t.TaskARN, TaskID: t.TaskID, Cluster: t.Cluster,
-			LaunchType: t.LaunchType, ContainerName: t.ECSContainer, ContainerID: t.ContainerID, ContainerPort: int(t.PrivatePort)}
-		if id.ContainerName == "" {
-			id.ContainerName = t.ContainerName
-		}
-		if !t.fromTaskMetadata {
-			id.HostName = o.hostName
-		}
-		ot := otlpTarget{resource: id.attributes(), up: res.cause == nil, values: res.values}
-		if t.Started > 0 {
-			ot.start = time.Unix(t.Started, 0)
+		ot := otlpTarget{resource: identityOf(res.target).attributes(), up: res.cause == nil, values: res.values}
+		if res.target.Started > 0 {
+			ot.start = time.Unix(res.target.Started, 0)
 		}
 		targets = append(targets, ot)
 	}
 	res, err := o.exporter.send(ctx, targets, r.time)
-	warnings = res.warnings
+	out := outcome{warnings: res.warnings}
 	if err != nil {
-		warnings = append(warnings, err.Error())
-		failed = res.failed
+		out.warnings = append(out.warnings, err.Error())
+		out.errors = res.failed
 	}
-	return failed, warnings
-}
-
-// grpc's gzip compresses at flate.BestSpeed in this process: the plugin is
-// a short-lived process that compresses one request a run, and the default
-// level cost a run over 30 tasks about 8 ms more CPU (docs/performance.md)
-// for a request a third smaller. grpc takes the level only at init.
-func init() {
-	gzip.SetLevel(flate.BestSpeed)
+	return out, nil
 }

@@ -1,23 +1,29 @@
 // Package mpecsgostats is a mackerel-agent plugin that reports the Go
 // runtime stats of every Go task on Amazon ECS: golang-stats-api-handler's
-// /stats or Go's expvar. Targets are found through the Docker Engine API on
-// a container instance (the ECS agent gives the awsvpc tasks' addresses),
-// or through the task metadata endpoint beside a task's containers.
+// /stats, Go's expvar or client_golang's Prometheus /metrics. Targets are
+// found through the Docker Engine API on a container instance (the ECS agent
+// gives the awsvpc tasks' addresses), or through the task metadata endpoint
+// beside a task's containers; what they answer goes to mackerel-agent as
+// metric lines, and over OTLP as labeled metrics.
 //
 // A run goes one way, a file a stage: options (options.go) → a source
 // (source.go: docker.go, ecsagent.go, taskmetadata.go) → keys (keys.go) →
-// scrape (scrape.go, a format each: format.go, gostats.go, expvar.go) →
+// measure (measure.go: the Go runtime's scrape, scrape.go and probe.go, in
+// one of the formats of format.go: gostats.go, prometheus.go, expvar.go) →
 // rates (rates.go) and state (state.go) → outputs (output.go: mackerel.go,
-// list.go).
+// otlp.go; list.go for --list) and the run's own health (health.go).
+//
+// The formats, sources and outputs a run knows are handed to it (parts):
+// a new one is a file of its own and one line in Do.
 package mpecsgostats
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
 )
@@ -26,16 +32,44 @@ import (
 func Do(version string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, time.Now(), os.Args[1:], version, os.Stdout, os.Stderr)
+	return run(ctx, defaultParts(time.Now), os.Args[1:], version, os.Stdout, os.Stderr)
 }
 
-// run parses args and does one run: discover, key, scrape, compute rates,
-// write the outputs, save the state; its wall time counts from start.
-// Metric lines, graph definitions (meta mode), --help, --version and --list
-// go to stdout; warnings and errors, one line each, to stderr. It returns
-// the exit code: 0, 1 when discovery failed, 2 for bad options.
-func run(ctx context.Context, start time.Time, args []string, version string, stdout, stderr io.Writer) int {
-	opts, code, done := parseOptions(args, stdout, stderr)
+// parts are what a run is made of: the formats targets may serve, where
+// targets are found, where the series go, and the clock.
+type parts struct {
+	formats formatList
+	sources []sourceKind
+	outputs []outputKind
+	now     func() time.Time
+}
+
+// defaultParts are the plugin's own parts: each format, source and output
+// is one line here.
+func defaultParts(now func() time.Time) parts {
+	return parts{
+		formats: formatList{gostatsFormat{}, prometheusFormat{}, expvarFormat{}},
+		sources: []sourceKind{
+			{name: sourceDocker, open: openDockerSource},
+			{name: sourceTaskMetadata, open: openTaskMetadataSource},
+		},
+		outputs: []outputKind{
+			{name: outputMackerel, open: openMackerelOutput},
+			{name: outputOTLP, open: openOTLPOutput, unused: otlpUnused},
+		},
+		now: now,
+	}
+}
+
+// run parses args and does one run: discover, key, measure, compute rates,
+// write the outputs, save the state; its wall time counts from the first
+// reading of p.now. Metric lines, graph definitions (meta mode), --help,
+// --version and --list go to stdout; warnings and errors, one line each, to
+// stderr. It returns the exit code: 0, 1 when discovery failed, 2 for bad
+// options.
+func run(ctx context.Context, p parts, args []string, version string, stdout, stderr io.Writer) int {
+	start := p.now()
+	opts, code, done := parseOptions(p, args, stdout, stderr)
 	if done {
 		return code
 	}
@@ -43,27 +77,31 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		fmt.Fprintf(stdout, "%s %s\n", pluginName, version)
 		return 0
 	}
-	mackerel := mackerelOutput{w: stdout, prefix: opts.Prefix, graphs: opts.graphs, values: opts.outputs[outputMackerel],
-		health: !opts.NoHealth && !opts.List, otlp: opts.outputs[outputOTLP]}
+	outs, err := openOutputs(p.outputs, opts, version, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
+		return 2
+	}
+	hw := healthWriter{w: stdout, prefix: opts.Prefix, outputs: outs}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
-		mackerel.health = !opts.NoHealth
-		return exitCode(stderr, mackerel.meta())
+		return exitCode(stderr, writeMeta(stdout, outs, hw, !opts.NoHealth))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	// With otlp in --output, discovery and the scrapes end early enough to
-	// leave the push its share of --timeout.
-	scrapeTime := opts.Timeout - opts.Timeout*otlpShare(opts)/100
-	scrapeCtx, cancelScrapes := context.WithTimeout(ctx, scrapeTime)
-	defer cancelScrapes()
-	hc := newHTTPClient(scrapeTime)
-	found, err := newSource(opts, hc).discover(scrapeCtx)
+	// discovery and the scrapes end early enough to leave the outputs
+	// their share of --timeout
+	measureTime := opts.Timeout - outs.reserve(opts.Timeout)
+	measureCtx, cancelMeasure := context.WithTimeout(ctx, measureTime)
+	defer cancelMeasure()
+	hc := newHTTPClient(measureTime)
+	src := p.source(opts.Source).open(opts, sourceEnv{hc: hc, formats: p.formats, timeout: measureTime})
+	found, err := src.discover(measureCtx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
-		if !opts.List { // mackerel-agent posts the health lines whatever the exit status
-			now := time.Now()
-			mackerel.write(&report{time: now, health: health{discoveryErrors: 1, elapsed: now.Sub(start), otlp: opts.outputs[outputOTLP]}})
+		if !opts.List && !opts.NoHealth { // mackerel-agent posts the health lines whatever the exit status
+			now := p.now()
+			hw.write(now, health{discoveryErrors: 1, elapsed: now.Sub(start)})
 		}
 		return 1
 	}
@@ -77,15 +115,14 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	candidates, notGo, learnt := notGoYet(found.targets, last.Learnt, start) // --format auto
 	r.passed = append(r.passed, notGo...)
 	targets, keyWarnings, slots := assignKeys(opts.keyTemplate, candidates, last)
-	if opts.outputs[outputMackerel] {
+	if outs.needKeys() {
 		r.warnings = append(r.warnings, keyWarnings...)
 	}
-	if !opts.outputs[outputOTLP] { // a target without a key has nowhere to go
-		targets = slices.DeleteFunc(targets, func(k keyed) bool { return k.key == "" && k.bad == nil })
-	}
+	targets = outs.keep(targets)
 
-	sc := newScraper(hc, opts, scrapeTime, last.Learnt, start)
-	results, notGo := settle(sc.scrape(scrapeCtx, targets), learnt, start) // --format auto
+	sc := newScraper(hc, opts, p.formats, measureTime, last.Learnt, start, p.now)
+	m := measure(measureCtx, sc, targets)
+	results, notGo := settle(m.runtime, learnt, start) // --format auto
 	r.passed = append(r.passed, notGo...)
 	for _, res := range results {
 		if res.cause != nil && !opts.List {
@@ -93,22 +130,27 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 		}
 		keepGraphs(res.values, opts.graphs)
 	}
-	r.results, r.time = results, time.Now()
-	next := rates(r.results, last, r.time)
+	r.time = p.now()
+	reported, next := rates(results, last, r.time)
+	for i := range results {
+		results[i].reported = reported[i]
+	}
+	r.results = results
 	next.Slots, next.Learnt = slots, learnt
 	r.health = healthOf(len(candidates)-len(notGo), r.results, found.errors)
-	if opts.outputs[outputOTLP] && !opts.List {
-		failed, warnings := newOTLPOutput(opts, version).write(ctx, &r)
-		r.warnings = append(r.warnings, warnings...)
-		r.health.otlp, r.health.otlpErrors = true, failed
-	}
-	r.health.elapsed = time.Since(start)
 
-	writeWarnings(stderr, r.warnings)
 	if opts.List {
+		writeWarnings(stderr, r.warnings)
 		return exitCode(stderr, printList(stdout, &r))
 	}
-	if err := mackerel.write(&r); err != nil {
+	errs, err := outs.write(ctx, &r)
+	r.health.outputErrors = errs
+	r.health.elapsed = p.now().Sub(start)
+	writeWarnings(stderr, r.warnings)
+	if err == nil && !opts.NoHealth {
+		err = hw.write(r.time, r.health)
+	}
+	if err != nil {
 		return exitCode(stderr, err)
 	}
 	if err := saveState(tempfile, next); err != nil {
@@ -117,12 +159,21 @@ func run(ctx context.Context, start time.Time, args []string, version string, st
 	return 0
 }
 
-// otlpShare is the percentage of --timeout the OTLP push keeps for itself.
-func otlpShare(opts options) time.Duration {
-	if opts.outputs[outputOTLP] {
-		return 25
+// source is the kind of source named.
+func (p parts) source(name string) sourceKind {
+	for _, s := range p.sources {
+		if s.name == name {
+			return s
+		}
 	}
-	return 0
+	return sourceKind{} // parseOptions took only the names of p.sources
+}
+
+// sourceEnv is what a run gives its source.
+type sourceEnv struct {
+	hc      *http.Client
+	formats formatList    // what a gostats.format label may name
+	timeout time.Duration // the time the run gives discovery and the scrapes
 }
 
 // exitCode prints err, if any, and is the exit code for it.

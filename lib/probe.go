@@ -18,18 +18,23 @@ import (
 // reprobeAfter is how long a finding stands without an answer to confirm it.
 const reprobeAfter = 10 * time.Minute
 
-// probePaths are the paths probed, in order.
-func probePaths() []string {
+// probePaths are the paths probed, in order: each format's default.
+func (s scraper) probePaths() []string {
 	var paths []string
-	for _, f := range formats {
+	for _, f := range s.formats {
 		paths = append(paths, f.defaultPath())
 	}
 	return paths
 }
 
-// probeAccept asks for any of the formats: JSON, or the Prometheus text
-// format rather than OpenMetrics or protobuf.
-const probeAccept = "application/json, text/plain;version=0.0.4;q=0.9, */*;q=0.1"
+// probeAccept asks for any of the formats, in their order.
+func (s scraper) probeAccept() string {
+	var ranges []string
+	for _, f := range s.formats {
+		ranges = append(ranges, f.mediaRange())
+	}
+	return acceptHeader(ranges...)
+}
 
 // notGoYet sets apart the targets known, from a probe less than
 // reprobeAfter ago, to answer with no known format: they are passed over
@@ -38,7 +43,7 @@ func notGoYet(targets []target, known map[string]learnt, now time.Time) (keep []
 	still = map[string]learnt{}
 	for _, t := range targets {
 		l, ok := known[t.identity()]
-		if ok && l.Format == "" && t.Format == "" && now.Sub(time.Unix(l.Time, 0)) < reprobeAfter {
+		if ok && l.Format == "" && t.format == nil && now.Sub(time.Unix(l.Time, 0)) < reprobeAfter {
 			passed = append(passed, notGoPassed(t, l, now))
 			still[t.identity()] = l
 			continue
@@ -53,13 +58,16 @@ func notGoPassed(t target, l learnt, now time.Time) passedOver {
 		t.PrivatePort, now.Sub(time.Unix(l.Time, 0)).Round(time.Second), abbreviate(l.Tried, 3))}
 }
 
-// probe asks t at each path until one answers with a known format.
+// probe asks t at each path until one answers with a known format. An
+// answer of a known format that cannot be parsed ends the probe: the
+// target failed.
 func (s scraper) probe(ctx context.Context, t target, paths []string) (r result) {
 	r = result{target: t, how: how{path: paths[0], formatFrom: "probe", pathFrom: "probe"}}
 	refused := 0
 	var tried []string
+	accept, maxBytes := s.probeAccept(), s.maxProbeBodyBytes()
 	for _, p := range paths {
-		a, err := get(ctx, s.hc, t.URL(s.scheme, p), probeAccept, maxProbeBodyBytes())
+		a, err := get(ctx, s.hc, t.URL(s.scheme, p), accept, maxBytes)
 		if err != nil {
 			tried = append(tried, p+": "+oneLine(s.cause(err).Error()))
 			if !isHTTPStatus(err) {
@@ -68,7 +76,7 @@ func (s scraper) probe(ctx context.Context, t target, paths []string) (r result)
 			}
 			continue
 		}
-		f := formatNamed(detectFormat(a.contentType, a.body))
+		f := s.formats.recognise(a.contentType, a.body)
 		if f == nil {
 			tried = append(tried, p+": no known format")
 			continue
@@ -77,9 +85,8 @@ func (s scraper) probe(ctx context.Context, t target, paths []string) (r result)
 		r.values, r.cause = f.parse(a.body)
 		if r.cause == nil {
 			r.learnt = &learnt{Format: f.name(), Path: p}
-			return r
 		}
-		tried = append(tried, p+": "+r.cause.Error())
+		return r
 	}
 	if refused == 0 {
 		r.cause = nil
@@ -111,9 +118,9 @@ func settle(results []result, learnt map[string]learnt, now time.Time) (targets 
 }
 
 // maxProbeBodyBytes bounds a probe's answer: the largest of the formats'.
-func maxProbeBodyBytes() int {
+func (s scraper) maxProbeBodyBytes() int {
 	n := 0
-	for _, f := range formats {
+	for _, f := range s.formats {
 		n = max(n, f.maxBodyBytes())
 	}
 	return n

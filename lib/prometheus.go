@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -15,21 +16,45 @@ import (
 // A Go service instrumented with github.com/prometheus/client_golang
 // (/metrics, --format prometheus): its default registry carries the Go
 // runtime collector, whose go_* series are read here under the handler's
-// metric keys. client_golang has no cgo call count, and no pointer lookups
-// since 1.20, so a target read this way has no runtime.cgo_call_num or
-// operation.memory_lookups; gc_per_second and gc_pause_per_second are
-// computed between two runs from the hidden counters, as for expvar. Only
-// the Prometheus text format (version 0.0.4) is read: prometheusAccept asks
-// for it.
+// metric keys. client_golang has no cgo call count, and has had no pointer
+// lookups since 1.20 (go_memstats_lookups_total before), so a target read
+// this way has no runtime.cgo_call_num; gc_per_second and
+// gc_pause_per_second are computed between two runs from the hidden
+// counters, as for expvar. The text format (version 0.0.4) is asked for;
+// OpenMetrics text, which a handler may send anyway, is read too.
 
 type prometheusFormat struct{}
 
-func (prometheusFormat) name() string        { return formatPrometheus }
+func (prometheusFormat) name() string        { return "prometheus" }
+func (prometheusFormat) title() string       { return "Prometheus text" }
 func (prometheusFormat) defaultPath() string { return "/metrics" }
-func (prometheusFormat) accept() string      { return prometheusAccept }
 func (prometheusFormat) maxBodyBytes() int   { return maxPrometheusBodyBytes }
 
-func (prometheusFormat) parse(body []byte) (map[string]float64, error) { return parsePrometheus(body) }
+// mediaRange: the text format 0.0.4, which every client_golang version
+// serves. promhttp negotiates: asked for nothing in particular it answers
+// text, but a handler with EnableOpenMetrics answers OpenMetrics to a
+// request that prefers it, and any handler answers protobuf to one that
+// asks for it.
+func (prometheusFormat) mediaRange() string { return "text/plain;version=0.0.4" }
+
+func (prometheusFormat) parse(body []byte) (values, error) { return parsePrometheus(body) }
+
+// derive: the gc rates, from the go_gc_duration_seconds summary of two
+// answers.
+func (prometheusFormat) derive(cur, prev values, seconds float64) values {
+	return gcRates(cur, prev, seconds)
+}
+
+// recognise: text in the Prometheus text format (or OpenMetrics) with at
+// least one go_* sample: by its Content-Type, or when it has none the
+// parser knows, by its first line. It reads the lines up to the first go_*
+// sample.
+func (prometheusFormat) recognise(contentType string, body []byte) bool {
+	if c := firstNonSpace(body); c == 0 || c == '{' && json.Valid(body) {
+		return false
+	}
+	return looksLikePrometheus(contentType, body) && hasGoSample(body)
+}
 
 // maxPrometheusBodyBytes bounds a /metrics answer. client_golang's default
 // registry alone is about 9 KiB, but the answer also carries every series of
@@ -40,73 +65,54 @@ func (prometheusFormat) parse(body []byte) (map[string]float64, error) { return 
 // worth reading it.
 const maxPrometheusBodyBytes = 4 << 20
 
-// prometheusAccept is the Accept header of a /metrics request: the text
-// format 0.0.4, which every client_golang version serves. promhttp
-// negotiates: asked for nothing in particular it answers text, but a
-// handler with EnableOpenMetrics answers OpenMetrics to a request that
-// prefers it, and any handler answers protobuf to one that asks for it.
-// */* at a low weight keeps a server that negotiates strictly from
-// answering 406.
-const prometheusAccept = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
-
 var (
 	// errNoGoSeries: text without one go_* series of the runtime collector.
 	errNoGoSeries = errors.New("no go_* series: not a Go service's client_golang /metrics")
-	// errGostatsNotPrometheus: a golang-stats-api-handler answer read with --format prometheus.
-	errGostatsNotPrometheus = errors.New("this is golang-stats-api-handler, not Prometheus text: use --format gostats")
-	// errExpvarNotPrometheus: a /debug/vars answer read with --format prometheus.
-	errExpvarNotPrometheus = errors.New("this is expvar's /debug/vars, not Prometheus text: use --format expvar")
 	// errBinary: an answer that fails as text and is not text.
 	errBinary = errors.New("invalid Prometheus text: binary, not text (protobuf? gzip?)")
 )
 
-// prometheusSeries maps each "<graph>.<metric>" key read from a gauge or a
-// counter to the client_golang series of the same runtime.MemStats field.
-// Counters are sent as they are: rates are computed elsewhere. The gc keys
-// come from the go_gc_duration_seconds summary (see gcValues).
-var prometheusSeries = []struct{ key, name string }{
-	{"runtime.goroutine_num", "go_goroutines"},
-	{"memory.memory_alloc", "go_memstats_alloc_bytes"},
-	{"memory.memory_sys", "go_memstats_sys_bytes"},
-	{"memory.memory_stack", "go_memstats_stack_inuse_bytes"},
-	{"operation.memory_mallocs", "go_memstats_mallocs_total"},
-	{"operation.memory_frees", "go_memstats_frees_total"},
-	{"heap.heap_sys", "go_memstats_heap_sys_bytes"},
-	{"heap.heap_idle", "go_memstats_heap_idle_bytes"},
-	{"heap.heap_inuse", "go_memstats_heap_inuse_bytes"},
-	{"heap.heap_released", "go_memstats_heap_released_bytes"},
-	{"objects.heap_objects", "go_memstats_heap_objects"},
-	{"allocation.memory_total_alloc", "go_memstats_alloc_bytes_total"},
+// prometheusSeries maps each metric read from a gauge or a counter to the
+// client_golang series of the same runtime.MemStats field. Counters are
+// sent as they are: rates are computed elsewhere. The gc metrics come from
+// the go_gc_duration_seconds summary (see gcValues).
+var prometheusSeries = []struct {
+	key  metric
+	name string
+}{
+	{goroutineNum, "go_goroutines"},
+	{memoryAlloc, "go_memstats_alloc_bytes"},
+	{memorySys, "go_memstats_sys_bytes"},
+	{memoryStack, "go_memstats_stack_inuse_bytes"},
+	{memoryLookups, "go_memstats_lookups_total"},
+	{memoryMallocs, "go_memstats_mallocs_total"},
+	{memoryFrees, "go_memstats_frees_total"},
+	{heapSys, "go_memstats_heap_sys_bytes"},
+	{heapIdle, "go_memstats_heap_idle_bytes"},
+	{heapInuse, "go_memstats_heap_inuse_bytes"},
+	{heapReleased, "go_memstats_heap_released_bytes"},
+	{heapObjects, "go_memstats_heap_objects"},
+	{memoryTotalAlloc, "go_memstats_alloc_bytes_total"},
 }
 
 // gcSeries is the summary of stop-the-world pauses: its count is the
 // number of collections, its sum their pauses in seconds.
 const gcSeries = "go_gc_duration_seconds"
 
-// parsePrometheus reads one Prometheus text answer into "<graph>.<metric>"
-// values and the hidden gc counters. Only the go_* lines go to the parser
-// (see goLines), so the service's own series, however many, cost a scan of
-// their lines and are never returned. A series the answer lacks is left
-// out, as is one with more than one sample (labels telling several apart)
-// or a value that is not finite. JSON of golang-stats-api-handler or
-// expvar names the --format to use; text the parser rejects, or text
-// without go_* series, is an error.
-func parsePrometheus(body []byte) (map[string]float64, error) {
-	if first := firstNonSpace(body); first == '{' || first == '[' {
-		switch detectFormat("", body) {
-		case formatGostats:
-			return nil, errGostatsNotPrometheus
-		case formatExpvar:
-			return nil, errExpvarNotPrometheus
-		}
-		if json.Valid(body) {
-			return nil, errors.New("invalid Prometheus text: a JSON document")
-		}
+// parsePrometheus reads one Prometheus text answer into values and the
+// hidden gc counters. Only the go_* lines go to the parser (see goLines),
+// so the service's own series, however many, cost a scan of their lines
+// and are never returned. A series the answer lacks is left out, as is one
+// with more than one sample (labels telling several apart) or a value that
+// is not finite. OpenMetrics text (it ends in "# EOF") is read by its
+// samples alone: its # TYPE lines name a counter's family without _total,
+// which the text format's parser would take for a second family. Text the
+// parser rejects, or text without go_* series, is an error.
+func parsePrometheus(body []byte) (values, error) {
+	if firstNonSpace(body) == '{' && json.Valid(body) {
+		return nil, errors.New("invalid Prometheus text: a JSON document")
 	}
-	if isOpenMetrics(body) {
-		return nil, errors.New("invalid Prometheus text: OpenMetrics (ends in # EOF), which is not read: the target ignored Accept: " + prometheusAccept)
-	}
-	text, lines := goLines(body)
+	text, lines := goLines(body, isOpenMetrics(body))
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
@@ -115,18 +121,18 @@ func parsePrometheus(body []byte) (map[string]float64, error) {
 		}
 		return nil, prometheusError(err, lines)
 	}
-	values := make(map[string]float64, len(prometheusSeries)+3)
+	v := make(values, len(prometheusSeries)+3)
 	for _, s := range prometheusSeries {
-		if v, ok := sampleValue(families[s.name]); ok {
-			values[s.key] = v
+		if n, ok := sampleValue(families[s.name]); ok {
+			v[s.key] = n
 		}
 	}
 	if num, pause, ok := gcValues(families); ok {
-		values["gc.gc_num"] = num
-		values[hiddenNumGC] = num
-		values[hiddenPauseTotal] = pause
+		v[gcNum] = num
+		v[hiddenNumGC] = num
+		v[hiddenPauseTotal] = pause
 	}
-	if len(values) == 0 {
+	if len(v) == 0 {
 		if isBinary(body) {
 			return nil, errBinary
 		}
@@ -135,15 +141,15 @@ func parsePrometheus(body []byte) (map[string]float64, error) {
 		}
 		return nil, errNoGoSeries
 	}
-	return values, nil
+	return v, nil
 }
 
 // goLines is body with only the lines the parser needs: # HELP and # TYPE
-// of go_* families and go_* samples; comments, blank lines and every other
-// series are dropped. A last line without its newline is kept whatever it
-// is, so that a truncated answer is an error as the parser reports it.
-// lines[i] is the line in body of the text's line i+1.
-func goLines(body []byte) (text []byte, lines []int) {
+// of go_* families (none for OpenMetrics: samples alone, read untyped) and
+// go_* samples; comments, blank lines and every other series are dropped.
+// A last line without its newline gets one. lines[i] is the line in body of
+// the text's line i+1.
+func goLines(body []byte, samplesOnly bool) (text []byte, lines []int) {
 	var buf bytes.Buffer
 	for n, rest := 1, body; len(rest) > 0; n++ {
 		line := rest
@@ -151,10 +157,14 @@ func goLines(body []byte) (text []byte, lines []int) {
 			line = rest[:i+1]
 		}
 		rest = rest[len(line):]
-		if isGoLine(line) || len(rest) == 0 && line[len(line)-1] != '\n' {
-			buf.Write(line)
-			lines = append(lines, n)
+		if !isGoLine(line) || samplesOnly && firstNonBlank(line) == '#' {
+			continue
 		}
+		buf.Write(line)
+		if line[len(line)-1] != '\n' {
+			buf.WriteByte('\n')
+		}
+		lines = append(lines, n)
 	}
 	return buf.Bytes(), lines
 }
@@ -282,24 +292,47 @@ func isBinary(body []byte) bool {
 }
 
 // isOpenMetrics tells whether body ends as OpenMetrics text does, in a
-// "# EOF" line. The text format has no such end, and its parser cannot read
-// OpenMetrics: client_golang names a counter's family without _total
-// there, which makes it a second family of go_memstats_alloc_bytes.
+// "# EOF" line. The text format has no such end.
 func isOpenMetrics(body []byte) bool {
 	body = bytes.TrimRight(body, " \t\r\n")
 	i := bytes.LastIndexByte(body, '\n')
 	return bytes.Equal(bytes.TrimSpace(body[i+1:]), []byte("# EOF"))
 }
 
-// firstNonSpace is the first byte of body that is not JSON white space, or
-// 0.
-func firstNonSpace(body []byte) byte {
-	for _, c := range body {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
+// looksLikePrometheus tells whether an answer is text in the Prometheus
+// text format (or OpenMetrics, which shares its lines): by its
+// Content-Type, or when it has none the parser knows, by its first line.
+// A protobuf answer is not.
+func looksLikePrometheus(contentType string, body []byte) bool {
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	switch mediaType {
+	case "text/plain", "application/openmetrics-text":
+		return true
+	case "application/vnd.google.protobuf":
+		return false
+	}
+	return checkFirstLine(body) == nil
+}
+
+// hasGoSample tells whether a line of body is a go_* sample.
+func hasGoSample(body []byte) bool {
+	for rest := body; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
 		}
-		return c
+		rest = rest[len(line):]
+		if isGoLine(line) && firstNonBlank(line) != '#' {
+			return true
+		}
+	}
+	return false
+}
+
+// firstNonBlank is the first byte of line that is not a blank or a tab, or 0.
+func firstNonBlank(line []byte) byte {
+	if line = bytes.TrimLeft(line, " \t"); len(line) > 0 {
+		return line[0]
 	}
 	return 0
 }

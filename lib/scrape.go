@@ -18,11 +18,11 @@ import (
 // result is one target's scrape: its values, or why there are none.
 type result struct {
 	target   target
-	key      string             // the task part of its metric keys
-	how      how                // the format and path used
-	values   map[string]float64 // as parsed: counters as read, hidden counters
-	reported map[string]float64 // as printed: gauges, and counters as rates (rates.go)
-	cause    error              // nil when scraped; says what failed, without naming the target
+	key      string // the task part of its metric keys
+	how      how    // the format and path used
+	values   values // as parsed: counters as read, hidden counters
+	reported values // as printed: gauges, and counters as rates (rates.go)
+	cause    error  // nil when scraped; says what failed, without naming the target
 	latency  time.Duration
 	learnt   *learnt // --format auto: what to remember of the target
 	notGo    *learnt // --format auto: no probe answered with a known format; not a target
@@ -39,6 +39,7 @@ type how struct {
 // scraper asks targets for their stats.
 type scraper struct {
 	hc          *http.Client
+	formats     formatList
 	scheme      string
 	path        string        // --path; "": the format's, or probed
 	format      format        // --format; nil: auto
@@ -46,12 +47,13 @@ type scraper struct {
 	timeout     time.Duration // named by a target that did not answer in time
 	concurrency int
 	learnt      map[string]learnt // --format auto: the last runs' findings
-	now         time.Time
+	now         time.Time         // the run's start
+	clock       func() time.Time  // the run's clock, for latencies
 }
 
-func newScraper(hc *http.Client, opts options, timeout time.Duration, learnt map[string]learnt, now time.Time) scraper {
-	return scraper{hc: hc, scheme: opts.Scheme, path: opts.Path, format: opts.format, formatFrom: opts.formatFrom, timeout: timeout,
-		concurrency: opts.Concurrency, learnt: learnt, now: now}
+func newScraper(hc *http.Client, opts options, formats formatList, timeout time.Duration, learnt map[string]learnt, now time.Time, clock func() time.Time) scraper {
+	return scraper{hc: hc, formats: formats, scheme: opts.Scheme, path: opts.Path, format: opts.format, formatFrom: opts.formatFrom, timeout: timeout,
+		concurrency: opts.Concurrency, learnt: learnt, now: now, clock: clock}
 }
 
 // scrape scrapes every target and returns the results in target order. A
@@ -100,9 +102,9 @@ func expired(ctx context.Context) bool {
 }
 
 func (s scraper) one(ctx context.Context, t keyed) result {
-	start := time.Now()
+	start := s.clock()
 	r := s.target(ctx, t.target)
-	r.key, r.latency = t.key, time.Since(start)
+	r.key, r.latency = t.key, s.clock().Sub(start)
 	return r
 }
 
@@ -113,8 +115,8 @@ func (s scraper) target(ctx context.Context, t target) result {
 		return result{target: t, cause: t.bad}
 	}
 	h := how{format: s.format, formatFrom: s.formatFrom, path: s.path, pathFrom: "flag"}
-	if t.Format != "" {
-		h.format, h.formatFrom = formatNamed(t.Format), "label"
+	if t.format != nil {
+		h.format, h.formatFrom = t.format, "label"
 	}
 	if t.Path != "" {
 		h.path, h.pathFrom = t.Path, "label"
@@ -127,12 +129,12 @@ func (s scraper) target(ctx context.Context, t target) result {
 	}
 
 	l, known := s.learnt[t.identity()]
-	if known && formatNamed(l.Format) != nil && (h.path == "" || h.path == l.Path) &&
+	if f := s.formats.named(l.Format); known && f != nil && (h.path == "" || h.path == l.Path) &&
 		(l.FailingSince == 0 || s.now.Sub(time.Unix(l.FailingSince, 0)) < reprobeAfter) {
 		if h.path == "" {
 			h.pathFrom = "probe"
 		}
-		h.format, h.path, h.formatFrom = formatNamed(l.Format), l.Path, "probe"
+		h.format, h.path, h.formatFrom = f, l.Path, "probe"
 		r := s.fetch(ctx, t, h)
 		if r.cause != nil && l.FailingSince == 0 {
 			l.FailingSince = s.now.Unix()
@@ -142,7 +144,7 @@ func (s scraper) target(ctx context.Context, t target) result {
 		r.learnt = &l
 		return r
 	}
-	paths := probePaths()
+	paths := s.probePaths()
 	if h.path != "" {
 		paths = []string{h.path}
 	}
@@ -165,9 +167,9 @@ func (s scraper) target(ctx context.Context, t target) result {
 // fetch asks t at h.path and parses the answer as h.format.
 func (s scraper) fetch(ctx context.Context, t target, h how) result {
 	r := result{target: t, how: h}
-	a, err := get(ctx, s.hc, t.URL(s.scheme, h.path), h.format.accept(), h.format.maxBodyBytes())
+	a, err := get(ctx, s.hc, t.URL(s.scheme, h.path), acceptHeader(h.format.mediaRange()), h.format.maxBodyBytes())
 	if err == nil {
-		r.values, err = h.format.parse(a.body)
+		r.values, err = s.formats.read(h.format, a.contentType, a.body)
 	}
 	if err != nil {
 		r.cause = s.cause(err)

@@ -3,7 +3,6 @@ package mpecsgostats
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 )
@@ -40,8 +39,8 @@ type passedOver struct {
 // names the one port, listed or not (awsvpc and task metadata targets need
 // no portMappings); needListed says that only a listed port can be reached
 // (published host ports).
-func labelled(labels map[string]string, optIn bool, listed []binding, want uint16, needListed bool) (pass string, ports []binding, s settings) {
-	s = labelSettings(labels)
+func labelled(labels map[string]string, formats formatList, optIn bool, listed []binding, want uint16, needListed bool) (pass string, ports []binding, s settings) {
+	s = labelSettings(labels, formats)
 	if ok, why := s.selected(optIn); !ok {
 		return why, nil, s
 	}
@@ -68,19 +67,14 @@ func labelled(labels map[string]string, optIn bool, listed []binding, want uint1
 
 // withSettings gives t the label settings s.
 func (t target) withSettings(s settings) target {
-	t.Path, t.Format, t.bad = s.path, s.format, s.err
+	t.Path, t.format, t.bad = s.path, s.format, s.err
 	return t
 }
 
-// newSource is the source --source names.
-func newSource(opts options, hc *http.Client) source {
-	if opts.Source == sourceTaskMetadata {
-		return taskMetadataSource{URL: opts.TaskMetadataURL, Names: opts.Names, Labels: opts.Labels,
-			ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: hc, timeout: opts.Timeout}
-	}
-	return dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
-		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: opts.Timeout,
-		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: hc, timeout: opts.Timeout / 2}}
+// sourceKind is a --source value and how to make its source.
+type sourceKind struct {
+	name string
+	open func(opts options, env sourceEnv) source
 }
 
 // binding is one port a container lists: Docker's and the ECS APIs' shapes

@@ -71,7 +71,13 @@ type taskMetadataSource struct {
 	ContainerPort uint16   // 0: every TCP port a container lists
 	OptIn         bool     // only containers with a gostats.* or CloudWatch label
 	hc            httpDoer
-	timeout       time.Duration // named by the error when the endpoint does not answer
+	timeout       time.Duration // the time the run gives discovery, named by the error when the endpoint does not answer
+	formats       formatList    // what a gostats.format label may name
+}
+
+func openTaskMetadataSource(opts options, env sourceEnv) source {
+	return taskMetadataSource{URL: opts.TaskMetadataURL, Names: opts.Names, Labels: opts.Labels,
+		ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: env.hc, timeout: env.timeout, formats: env.formats}
 }
 
 // taskURL is the URL asked: the task's metadata.
@@ -123,7 +129,7 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 			pass("filtered out by --name or --label")
 			continue
 		}
-		why, ports, set := labelled(c.Labels, s.OptIn, ecsBindings(c.Ports), s.ContainerPort, false)
+		why, ports, set := labelled(c.Labels, s.formats, s.OptIn, ecsBindings(c.Ports), s.ContainerPort, false)
 		switch {
 		case why != "":
 			pass(why)
@@ -164,23 +170,27 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 		}
 		for _, p := range ports {
 			t := target{
-				ContainerID:      c.DockerId,
-				ContainerName:    name,
-				Created:          created,
-				Started:          started,
-				Family:           md.Family,
-				Revision:         md.Revision,
-				ECSContainer:     c.Name,
-				TaskARN:          md.TaskARN,
-				TaskID:           taskID(md.TaskARN),
-				Cluster:          md.Cluster,
-				LaunchType:       md.LaunchType,
-				Labels:           c.Labels,
-				Host:             host,
-				Port:             p.containerPort,
-				PrivatePort:      p.containerPort,
-				AWSVPC:           mode == "awsvpc",
-				fromTaskMetadata: true,
+				ContainerID:   c.DockerId,
+				ContainerName: name,
+				Created:       created,
+				Started:       started,
+				Family:        md.Family,
+				Revision:      md.Revision,
+				ECSContainer:  c.Name,
+				TaskARN:       md.TaskARN,
+				TaskID:        taskID(md.TaskARN),
+				ARN:           parseTaskARN(md.TaskARN),
+				Cluster:       md.Cluster,
+				LaunchType:    md.LaunchType,
+				Labels:        c.Labels,
+				Host:          host,
+				Port:          p.containerPort,
+				PrivatePort:   p.containerPort,
+				AWSVPC:        mode == "awsvpc",
+				gap:           taskMetadataGap,
+			}
+			if mode == "awsvpc" {
+				t.gap = taskMetadataAWSVPCGap
 			}
 			if mode != "awsvpc" && mode != "host" {
 				t.HostPort = p.hostPort // a published port; in awsvpc the agent repeats the container port
@@ -189,6 +199,27 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 		}
 	}
 	return f, nil
+}
+
+// taskMetadataGap is why a container of the task metadata has no value for
+// a --key placeholder: the field it comes from is missing.
+func taskMetadataGap(placeholder string) keyGap {
+	field := map[string]string{"family": "Family", "revision": "Revision", "container": "Name", "task": "TaskARN"}[placeholder]
+	switch {
+	case placeholder == "port":
+		return keyGap{why: "it publishes no host port for its container port"}
+	case field != "":
+		return keyGap{why: "the task metadata gives it no " + field}
+	}
+	return keyGap{}
+}
+
+// taskMetadataAWSVPCGap is taskMetadataGap for an awsvpc task's containers.
+func taskMetadataAWSVPCGap(placeholder string) keyGap {
+	if placeholder == "port" {
+		return awsvpcGap(placeholder)
+	}
+	return taskMetadataGap(placeholder)
 }
 
 // compileNames compiles --name values for the sources that filter names

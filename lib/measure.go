@@ -1,0 +1,27 @@
+package mpecsgostats
+
+import (
+	"context"
+	"sync"
+)
+
+// Measure: every kind of measurement of the keyed targets, side by side
+// under the same deadline. The Go runtime's scrape (scrape.go) is one kind;
+// another kind (such as each container's own resource use, from the
+// source's API) is one more field of measurements and one more goroutine
+// here, and never waits for or depends on the scrape.
+
+// measurements are what the kinds measured, each in its own shape.
+type measurements struct {
+	runtime []result // the Go runtime of each target, in target order
+}
+
+// measure runs the kinds at once and returns when all are done; each ends
+// at ctx's deadline.
+func measure(ctx context.Context, sc scraper, targets []keyed) measurements {
+	var m measurements
+	var wg sync.WaitGroup
+	wg.Go(func() { m.runtime = sc.scrape(ctx, targets) })
+	wg.Wait()
+	return m
+}

@@ -648,6 +648,27 @@ func TestConcurrentRuns(t *testing.T) {
 			}
 		}
 	}
+	// the state file is one run's whole: every healthy task's record, read
+	// by the next run without a warning
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct {
+		Version int
+		Tasks   map[string]struct{ Target string }
+	}
+	if err := json.Unmarshal(b, &saved); err != nil || saved.Version != 1 {
+		t.Fatalf("state file after two concurrent runs: version %d, %v:\n%s", saved.Version, err, b)
+	}
+	for _, port := range portsOf(healthy) {
+		if saved.Tasks[port].Target == "" {
+			t.Errorf("state file has no task %s:\n%s", port, b)
+		}
+	}
+	if r := runPlugin(t, nil, clusterArgs(state)...); r.code != 0 || strings.Contains(r.stderr, "state file") {
+		t.Errorf("the run after: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
 }
 
 // TestKeysMatchShellLoop runs the shell loop's plugin (mackerel-plugin-gostats

@@ -1,6 +1,7 @@
 package mpecsgostats
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"testing"
@@ -26,7 +27,7 @@ func BenchmarkRates(b *testing.B) {
 		results = append(results, result{target: target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(32768 + i), values: allValues()})
 	}
 	now := time.Unix(1795613637, 0)
-	last := rates(results, state{}, now.Add(-time.Minute))
+	_, last := rates(results, state{}, now.Add(-time.Minute))
 	b.ReportAllocs()
 	for b.Loop() {
 		rates(results, last, now)
@@ -49,12 +50,17 @@ func BenchmarkMackerelOutput(b *testing.B) {
 		results = append(results, result{target: target{ContainerID: fmt.Sprint(i), PrivatePort: 8080}, key: fmt.Sprint(10000 + i), values: allValues()})
 	}
 	now := time.Unix(1795613637, 0)
-	last := rates(results, state{}, now.Add(-time.Minute))
-	out := mackerelOutput{w: io.Discard, prefix: "gostats", values: true, health: true}
+	_, last := rates(results, state{}, now.Add(-time.Minute))
+	out := mackerelOutput{w: io.Discard, prefix: "gostats"}
+	hw := healthWriter{w: io.Discard, prefix: "gostats"}
 	b.ReportAllocs()
 	for b.Loop() {
 		r := report{time: now, results: results}
-		rates(r.results, last, now)
-		out.write(&r)
+		reported, _ := rates(r.results, last, now)
+		for i := range r.results {
+			r.results[i].reported = reported[i]
+		}
+		out.write(context.Background(), &r)
+		hw.write(now, r.health)
 	}
 }

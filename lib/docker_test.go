@@ -16,6 +16,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 )
 
 // loadContainers reads a real /containers/json answer captured from dockerd
@@ -146,14 +147,26 @@ func TestTargetFromLabels(t *testing.T) {
 		TaskID:        "5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d",
 		Cluster:       "capture",
 		LaunchType:    "EC2",
+		ARN:           taskARN{Partition: "aws", Region: "ap-northeast-1", Account: "123456789012", ID: "5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d"},
 		Labels:        containers[6].Labels,
 		Host:          "127.0.0.1",
 		Port:          32769,
 		HostPort:      32769,
 		PrivatePort:   8080,
 	}}
+	// the source's words for a placeholder without a value: a func, compared by what it says
+	var gaps []string
+	for i := range got {
+		if got[i].gap != nil {
+			gaps = append(gaps, got[i].gap("revision").why)
+		}
+		got[i].gap = nil
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if want := []string{"it has no label com.amazonaws.ecs.task-definition-version"}; !reflect.DeepEqual(gaps, want) {
+		t.Errorf("gap of {revision}: %q, want %q", gaps, want)
 	}
 }
 
@@ -241,6 +254,9 @@ func (l *recordingLister) ContainerList(_ context.Context, o container.ListOptio
 	l.calls = append(l.calls, o)
 	return l.reply, nil
 }
+
+// Info is the daemon's own information: none here.
+func (l *recordingLister) Info(context.Context) (system.Info, error) { return system.Info{}, nil }
 
 func TestTargetsPassesFiltersToDaemon(t *testing.T) {
 	l := &recordingLister{reply: loadContainers(t, "containers.json")}

@@ -93,7 +93,7 @@ func TestParseExpvar(t *testing.T) {
 		{"empty body", []byte{}, nil, "invalid expvar JSON: unexpected end of JSON input"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { assertParse(t, parseExpvar, tt.body, tt.want, tt.wantErr) })
+		t.Run(tt.name, func(t *testing.T) { assertParse(t, readAs(expvarFormat{}), tt.body, tt.want, tt.wantErr) })
 	}
 }
 
@@ -101,7 +101,7 @@ func TestParseExpvar(t *testing.T) {
 // the option to use.
 func TestParseStatsOfExpvar(t *testing.T) {
 	for _, name := range []string{"expvar.json", "expvar_app.json"} {
-		_, err := parseStats(readTestdata(t, name))
+		_, err := readAs(gostatsFormat{})(readTestdata(t, name))
 		if want := "this is expvar's /debug/vars, not golang-stats-api-handler: use --format expvar"; err == nil || err.Error() != want {
 			t.Errorf("%s: err = %v, want %s", name, err, want)
 		}
@@ -117,19 +117,25 @@ func TestExpvarKeysAreTheHandlers(t *testing.T) {
 	}
 	t0 := time.Unix(1795613637, 0)
 	target := target{ContainerID: "aaa", PrivatePort: 8080}
-	_, last := rateRun(t, []result{{target: target, key: "k", values: values}}, state{}, t0)
-	lines, _ := rateRun(t, []result{{target: target, key: "k", values: values}}, last, t0.Add(time.Minute))
+	read := how{format: expvarFormat{}}
+	_, last := rateRun(t, []result{{target: target, key: "k", how: read, values: values}}, state{}, t0)
+	lines, _ := rateRun(t, []result{{target: target, key: "k", how: read, values: values}}, last, t0.Add(time.Minute))
 	printed := map[string]bool{}
 	for _, l := range lines {
 		printed[strings.TrimPrefix(l.key, "gostats.k.")] = true
 	}
 	var missing []string
-	for _, m := range metricDefs {
+	shown := 0
+	for _, m := range metrics() {
+		if m.def().hidden {
+			continue
+		}
+		shown++
 		if !printed[m.key()] {
 			missing = append(missing, m.key())
 		}
 	}
-	if want := []string{"runtime.goroutine_num", "runtime.cgo_call_num"}; !slices.Equal(missing, want) || len(printed) != len(metricDefs)-2 {
+	if want := []string{"runtime.goroutine_num", "runtime.cgo_call_num"}; !slices.Equal(missing, want) || len(printed) != shown-2 {
 		t.Errorf("printed %v; not printed %q, want only %q", printed, missing, want)
 	}
 }
@@ -213,7 +219,7 @@ func TestFetchExpvarReal(t *testing.T) {
 	if r.cause != nil {
 		t.Fatal(r.cause)
 	}
-	got := r.values
+	got := byKey(r.values)
 	var keys []string
 	for k := range got {
 		keys = append(keys, k)
@@ -242,11 +248,11 @@ func FuzzParseExpvar(f *testing.F) {
 	f.Add([]byte(`{"memstats": "x", "a": {}}`))
 	known := map[string]bool{}
 	for _, e := range expvarFields {
-		known[e.key] = true
+		known[e.key.key()] = true
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		values, err := parseExpvar(body)
-		checkParsed(t, values, err, func(k string) bool { return known[k] && !strings.HasPrefix(k, "runtime.") })
+		checkParsed(t, byKey(values), err, func(k string) bool { return known[k] && !strings.HasPrefix(k, "runtime.") })
 	})
 }
 

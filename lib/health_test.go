@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,64 +26,84 @@ func TestHealthLines(t *testing.T) {
 		results         []result
 		discoveryErrors int
 		elapsed         time.Duration
+		outs            outputs
+		outputErrors    []outputErrors
 		want            string
 	}{
-		{"all answered", "gostats", 3, []result{ok, ok, ok}, 0, 23456789 * time.Microsecond, `
+		{"all answered", "gostats", 3, []result{ok, ok, ok}, 0, 23456789 * time.Microsecond, nil, nil, `
 gostats_scrape.targets.found	3.000000	1795613637
 gostats_scrape.targets.ok	3.000000	1795613637
 gostats_scrape.targets.failed	0.000000	1795613637
 gostats_scrape.run.seconds	23.456789	1795613637
 gostats_scrape.discovery.errors	0.000000	1795613637
 `},
-		{"some failed", "gostats", 4, []result{ok, bad, ok, bad}, 0, 5*time.Second + 3*time.Millisecond, `
+		{"some failed", "gostats", 4, []result{ok, bad, ok, bad}, 0, 5*time.Second + 3*time.Millisecond, nil, nil, `
 gostats_scrape.targets.found	4.000000	1795613637
 gostats_scrape.targets.ok	2.000000	1795613637
 gostats_scrape.targets.failed	2.000000	1795613637
 gostats_scrape.run.seconds	5.003000	1795613637
 gostats_scrape.discovery.errors	0.000000	1795613637
 `},
-		{"every target failed", "gostats", 2, []result{bad, bad}, 0, 2 * time.Second, `
+		{"every target failed", "gostats", 2, []result{bad, bad}, 0, 2 * time.Second, nil, nil, `
 gostats_scrape.targets.found	2.000000	1795613637
 gostats_scrape.targets.ok	0.000000	1795613637
 gostats_scrape.targets.failed	2.000000	1795613637
 gostats_scrape.run.seconds	2.000000	1795613637
 gostats_scrape.discovery.errors	0.000000	1795613637
 `},
-		{"a target found has no result: failed", "gostats", 2, []result{ok}, 0, time.Millisecond, `
+		{"a target found has no result: failed", "gostats", 2, []result{ok}, 0, time.Millisecond, nil, nil, `
 gostats_scrape.targets.found	2.000000	1795613637
 gostats_scrape.targets.ok	1.000000	1795613637
 gostats_scrape.targets.failed	1.000000	1795613637
 gostats_scrape.run.seconds	0.001000	1795613637
 gostats_scrape.discovery.errors	0.000000	1795613637
 `},
-		{"no targets", "gostats", 0, nil, 0, 4 * time.Millisecond, `
+		{"no targets", "gostats", 0, nil, 0, 4 * time.Millisecond, nil, nil, `
 gostats_scrape.targets.found	0.000000	1795613637
 gostats_scrape.targets.ok	0.000000	1795613637
 gostats_scrape.targets.failed	0.000000	1795613637
 gostats_scrape.run.seconds	0.004000	1795613637
 gostats_scrape.discovery.errors	0.000000	1795613637
 `},
-		{"discovery failed", "gostats", 0, nil, 1, 1500 * time.Microsecond, `
+		{"discovery failed", "gostats", 0, nil, 1, 1500 * time.Microsecond, nil, nil, `
 gostats_scrape.targets.found	0.000000	1795613637
 gostats_scrape.targets.ok	0.000000	1795613637
 gostats_scrape.targets.failed	0.000000	1795613637
 gostats_scrape.run.seconds	0.001500	1795613637
 gostats_scrape.discovery.errors	1.000000	1795613637
 `},
-		{"prefix with a dot", "gostats.prod", 1, []result{ok}, 0, time.Second, `
+		{"prefix with a dot", "gostats.prod", 1, []result{ok}, 0, time.Second, nil, nil, `
 gostats.prod_scrape.targets.found	1.000000	1795613637
 gostats.prod_scrape.targets.ok	1.000000	1795613637
 gostats.prod_scrape.targets.failed	0.000000	1795613637
 gostats.prod_scrape.run.seconds	1.000000	1795613637
 gostats.prod_scrape.discovery.errors	0.000000	1795613637
 `},
+		{"an output that counts errors adds its line", "gostats", 1, []result{ok}, 0, time.Second,
+			outputs{mackerelOutput{}, otlpOutput{}}, []outputErrors{{"otlp", "OTLP", 2}}, `
+gostats_scrape.targets.found	1.000000	1795613637
+gostats_scrape.targets.ok	1.000000	1795613637
+gostats_scrape.targets.failed	0.000000	1795613637
+gostats_scrape.run.seconds	1.000000	1795613637
+gostats_scrape.discovery.errors	0.000000	1795613637
+gostats_scrape.otlp.errors	2.000000	1795613637
+`},
+		{"an output that counts errors, none this run (discovery failed)", "gostats", 0, nil, 1, time.Second,
+			outputs{otlpOutput{}}, nil, `
+gostats_scrape.targets.found	0.000000	1795613637
+gostats_scrape.targets.ok	0.000000	1795613637
+gostats_scrape.targets.failed	0.000000	1795613637
+gostats_scrape.run.seconds	1.000000	1795613637
+gostats_scrape.discovery.errors	1.000000	1795613637
+gostats_scrape.otlp.errors	0.000000	1795613637
+`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			h := healthOf(tt.found, tt.results, tt.discoveryErrors)
-			h.elapsed = tt.elapsed
-			if err := printValues(&out, healthLines(tt.prefix, h, now)); err != nil {
+			h.elapsed, h.outputErrors = tt.elapsed, tt.outputErrors
+			if err := printValues(&out, healthLines(tt.prefix, h, tt.outs, now)); err != nil {
 				t.Fatal(err)
 			}
 			if want := strings.TrimPrefix(tt.want, "\n"); out.String() != want {
@@ -96,7 +117,8 @@ gostats.prod_scrape.discovery.errors	0.000000	1795613637
 // never matched by a task graph's wildcard.
 func TestHealthGraphs(t *testing.T) {
 	var out bytes.Buffer
-	if err := (mackerelOutput{w: &out, prefix: "gostats", values: true, health: true}).meta(); err != nil {
+	mackerel := outputs{mackerelOutput{prefix: "gostats"}}
+	if err := writeMeta(&out, mackerel, healthWriter{prefix: "gostats", outputs: mackerel}, true); err != nil {
 		t.Fatal(err)
 	}
 	_, body, _ := strings.Cut(out.String(), "\n")
@@ -121,7 +143,7 @@ func TestHealthGraphs(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := (mackerelOutput{w: &out, prefix: "gostats", values: true}).meta(); err != nil {
+	if err := writeMeta(&out, mackerel, healthWriter{prefix: "gostats", outputs: mackerel}, false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "_scrape") {
@@ -129,14 +151,14 @@ func TestHealthGraphs(t *testing.T) {
 	}
 
 	for _, prefix := range []string{"gostats", "gostats.prod"} {
-		for _, l := range healthLines(prefix, health{}, time.Unix(0, 0)) {
+		for _, l := range healthLines(prefix, health{}, nil, time.Unix(0, 0)) {
 			for name := range graphDefinitions(prefix, nil) {
 				if wildcardMatch(name, l.key) {
 					t.Errorf("task graph %s matches health key %s", name, l.key)
 				}
 			}
 			n := 0
-			for name, g := range healthGraphDefinitions(prefix, false) {
+			for name, g := range (healthWriter{prefix: prefix}).graphs() {
 				for _, m := range g.Metrics {
 					if name+"."+m.Name == l.key {
 						n++
@@ -192,8 +214,9 @@ func parseLines(t *testing.T, stdout string) []metricLine {
 	return lines
 }
 
-// TestRunHealth runs the plugin in process with a start time 90 s in the
-// past: run.seconds counts from it, and the other values are exact.
+// TestRunHealth runs the plugin in process with a clock whose first
+// reading, the run's start, is 90 s in the past: run.seconds counts from
+// it, and the other values are exact.
 func TestRunHealth(t *testing.T) {
 	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "")
 	ports := append(fleet(t, 1, func(int) http.Handler { return realHandler }), uint16(refusingPort(t)))
@@ -219,9 +242,16 @@ func TestRunHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now().Add(-90 * time.Second)
+			var started atomic.Bool
+			clock := func() time.Time {
+				if started.CompareAndSwap(false, true) {
+					return start
+				}
+				return time.Now()
+			}
 			args := append([]string{"--docker-host", tt.host, "--timeout", "2s", "--tempfile", filepath.Join(t.TempDir(), "state")}, tt.args...)
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), start, args, "test", &stdout, &stderr)
+			code := run(t.Context(), defaultParts(clock), args, "test", &stdout, &stderr)
 			elapsed := time.Since(start)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())

@@ -28,16 +28,18 @@ func TestParseKeyTemplate(t *testing.T) {
 	}
 }
 
-// web is a target of an ECS task of family web, in container c with port p.
+// web is a target of an ECS task of family web, in container c with port p,
+// as the Docker source makes it.
 func web(c string, created int64, hostPort uint16) target {
 	return target{ContainerID: c + "0123456789abcdef", ContainerName: "ecs-web-3-web-" + c, Created: created,
 		Family: "web", Revision: "3", ECSContainer: "web", TaskID: "5f1d7a3c" + c,
-		HostPort: hostPort, PrivatePort: 8080}
+		HostPort: hostPort, PrivatePort: 8080, gap: dockerGap}
 }
 
 func TestRenderKeys(t *testing.T) {
-	plain := target{ContainerID: "c0ffee0123456789", ContainerName: "my.app@1", PrivatePort: 9090}
-	taskMetadataPlain := target{ContainerID: "c0ffee0123456789", ContainerName: "worker", PrivatePort: 9090, fromTaskMetadata: true}
+	plain := target{ContainerID: "c0ffee0123456789", ContainerName: "my.app@1", PrivatePort: 9090, gap: dockerGap}
+	taskMetadataPlain := target{ContainerID: "c0ffee0123456789", ContainerName: "worker", PrivatePort: 9090, gap: taskMetadataGap}
+	noGap := target{ContainerID: "c0ffee0123456789", ContainerName: "static", PrivatePort: 9090} // a source that says nothing
 	tests := []struct {
 		tmpl     string
 		target   target
@@ -52,6 +54,7 @@ func TestRenderKeys(t *testing.T) {
 		{"{family}", plain, "", []string{`container my.app@1 c0ffee012345 (port 9090) skipped: --key "{family}" uses {family}, but it has no label com.amazonaws.ecs.task-definition-family; use a --key without it, or filter the container out`}},
 		{"{port}", web("a", 1, 0), "", []string{`container ecs-web-3-web-a a0123456789a (port 8080) skipped: --key "{port}" uses {port}, but it publishes no host port for its container port; use a --key without it, or filter the container out`}},
 		{"{revision}", taskMetadataPlain, "", []string{`container worker c0ffee012345 (port 9090) skipped: --key "{revision}" uses {revision}, but the task metadata gives it no Revision; use a --key without it, or filter the container out`}},
+		{"{task}", noGap, "", []string{`container static c0ffee012345 (port 9090) skipped: --key "{task}" uses {task}, but it has no value for it; use a --key without it, or filter the container out`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tmpl, func(t *testing.T) {
@@ -185,7 +188,7 @@ func TestPortKeyOnAWSVPC(t *testing.T) {
 	var targets []target
 	for i, name := range []string{"a", "b", "c", "d"} {
 		tg := web(name, int64(i), 0)
-		tg.AWSVPC = true
+		tg.AWSVPC, tg.gap = true, awsvpcGap
 		targets = append(targets, tg)
 	}
 	bridge := web("e", 5, 32769)

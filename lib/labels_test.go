@@ -18,15 +18,15 @@ func TestLabelSettings(t *testing.T) {
 		{"no label", map[string]string{"com.amazonaws.ecs.container-name": "web"}, settings{}, ""},
 		{"a second stats port", map[string]string{"gostats.port": "9090"}, settings{optedIn: true, port: 9090}, ""},
 		{"path", map[string]string{"gostats.path": "/internal/stats"}, settings{optedIn: true, path: "/internal/stats"}, ""},
-		{"format", map[string]string{"gostats.format": "expvar"}, settings{optedIn: true, format: "expvar"}, ""},
+		{"format", map[string]string{"gostats.format": "expvar"}, settings{optedIn: true, format: expvarFormat{}}, ""},
 		{"opted out", map[string]string{"gostats.scrape": "false"}, settings{optedOut: true}, ""},
 		{"opted in", map[string]string{"gostats.scrape": "true"}, settings{optedIn: true}, ""},
 		{"CloudWatch port", map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "9100"},
-			settings{optedIn: true, port: 9100, format: "prometheus", path: "/metrics"}, ""},
+			settings{optedIn: true, port: 9100, format: prometheusFormat{}, path: "/metrics"}, ""},
 		{"CloudWatch port and path", map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "9100", "ECS_PROMETHEUS_METRICS_PATH": "/prom"},
-			settings{optedIn: true, port: 9100, format: "prometheus", path: "/prom"}, ""},
+			settings{optedIn: true, port: 9100, format: prometheusFormat{}, path: "/prom"}, ""},
 		{"gostats.* wins over CloudWatch", map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "9100", "gostats.port": "8080", "gostats.format": "gostats", "gostats.path": "/stats"},
-			settings{optedIn: true, port: 8080, format: "gostats", path: "/stats"}, ""},
+			settings{optedIn: true, port: 8080, format: gostatsFormat{}, path: "/stats"}, ""},
 		{"port not a number", map[string]string{"gostats.port": "http"}, settings{}, `label gostats.port="http": not a port number; set it to the container port that serves the stats, such as 8080`},
 		{"port out of range", map[string]string{"gostats.port": "70000"}, settings{}, `label gostats.port="70000": not a port number; set it to the container port that serves the stats, such as 8080`},
 		{"CloudWatch port 0", map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "0"}, settings{}, `label ECS_PROMETHEUS_EXPORTER_PORT="0": not a port number; set it to the container port that serves the stats, such as 8080`},
@@ -36,7 +36,7 @@ func TestLabelSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := labelSettings(tt.labels)
+			got := labelSettings(tt.labels, testFormats)
 			if tt.err != "" {
 				if got.err == nil || got.err.Error() != tt.err {
 					t.Errorf("error %v\nwant %s", got.err, tt.err)
@@ -86,7 +86,7 @@ func TestLabelledDockerTargets(t *testing.T) {
 		{"gostats.port not published, container-ip", dockerSource{Address: addressContainerIP}, with(map[string]string{"gostats.port": "6060"}),
 			[]got{{"172.17.0.3:6060", "", "", ""}}, ""},
 		{"a bad label", dockerSource{}, with(map[string]string{"gostats.format": "json"}),
-			[]got{{"-", "", "json", `label gostats.format="json": unknown format; use one of gostats, prometheus, expvar`}}, ""},
+			[]got{{"-", "", "", `label gostats.format="json": unknown format; use one of gostats, prometheus, expvar`}}, ""},
 		{"opted out", dockerSource{}, with(map[string]string{"gostats.scrape": "false"}), nil, "opted out (label gostats.scrape=false)"},
 		{"--opt-in, no label", dockerSource{OptIn: true}, with(nil), nil, "not opted in (--opt-in: no gostats.* or ECS_PROMETHEUS_EXPORTER_PORT label)"},
 		{"--opt-in, CloudWatch label", dockerSource{OptIn: true}, with(map[string]string{"ECS_PROMETHEUS_EXPORTER_PORT": "8080"}),
@@ -94,10 +94,14 @@ func TestLabelledDockerTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.d.formats = testFormats
 			f := tt.d.targetsFrom(tt.cs)
 			var gots []got
 			for _, tg := range f.targets {
-				g := got{tg.Addr(), tg.Path, tg.Format, ""}
+				g := got{tg.Addr(), tg.Path, "", ""}
+				if tg.format != nil {
+					g.format = tg.format.name()
+				}
 				if tg.bad != nil {
 					g.addr, g.err = "-", tg.bad.Error()
 				}

@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,13 +94,13 @@ func TestParseOptions(t *testing.T) {
 		{name: "key with a dot", args: []string{"--key", "{family}.{slot}"}, stderr: "--key \"{family}.{slot}\": '.' would split the metric key; use '-' or '_'"},
 		// --output and OTLP
 		{name: "both outputs", args: []string{"--output", "mackerel,otlp", "--otlp-endpoint", "otlp.mackerelio.com:4317"}, validate: func(t *testing.T, o options) {
-			if !o.outputs[outputMackerel] || !o.outputs[outputOTLP] || o.OTLPInsecure {
+			if !slices.Equal(o.outputs, []string{"mackerel", "otlp"}) || o.OTLPInsecure {
 				t.Errorf("parsed: %+v", o)
 			}
 		}},
 		{name: "otlp only, plain text to this host with a key", args: []string{"--output", "otlp", "--otlp-endpoint", "127.0.0.1:4317", "--otlp-insecure"}, apiKey: "k3y",
 			validate: func(t *testing.T, o options) {
-				if o.outputs[outputMackerel] || !o.outputs[outputOTLP] || !o.OTLPInsecure || o.apiKey != "k3y" {
+				if !slices.Equal(o.outputs, []string{"otlp"}) || !o.OTLPInsecure || o.apiKey != "k3y" {
 					t.Errorf("parsed: %+v", o)
 				}
 			}},
@@ -120,15 +121,20 @@ func TestParseOptions(t *testing.T) {
 			t.Setenv("MACKEREL_APIKEY", tt.apiKey)
 			t.Setenv("MACKEREL_APIKEY", tt.apiKey)
 			var stdout, stderr bytes.Buffer
-			o, code, done := parseOptions(tt.args, &stdout, &stderr)
-			if tt.stderr != "" {
-				if want := pluginName + ": " + tt.stderr + "\n"; code != 2 || !done || stderr.String() != want {
-					t.Errorf("exit %d, done %v, stderr %q\nwant exit 2 and %q", code, done, stderr.String(), want)
+			p := defaultParts(time.Now)
+			if tt.stderr != "" { // a usage error, found by the options or by an output's
+				code := run(t.Context(), p, tt.args, "test", &stdout, &stderr)
+				if want := pluginName + ": " + tt.stderr + "\n"; code != 2 || stdout.Len() != 0 || stderr.String() != want {
+					t.Errorf("exit %d, stdout %q, stderr %q\nwant exit 2 and %q", code, stdout.String(), stderr.String(), want)
 				}
 				return
 			}
+			o, code, done := parseOptions(p, tt.args, &stdout, &stderr)
 			if code != 0 || done != tt.wantDone || stderr.Len() != 0 || !strings.HasPrefix(stdout.String(), tt.stdout) {
 				t.Fatalf("exit %d, done %v, stdout %q, stderr %q", code, done, stdout.String(), stderr.String())
+			}
+			if _, err := openOutputs(p.outputs, o, "test", &stdout); !done && err != nil {
+				t.Fatalf("outputs: %v", err)
 			}
 			if tt.want != nil {
 				got := parsed{o.Source, string(o.keyTemplate), o.format.name(), o.Path}

@@ -43,16 +43,20 @@ const (
 // otlpCollectorTargets are a run's targets: two that answered (the handler's
 // and expvar's values) and one that failed.
 func otlpCollectorTargets() []otlpTarget {
+	task := func(t target, arn string) target {
+		t.TaskARN, t.TaskID, t.ARN = arn, taskID(arn), parseTaskARN(arn)
+		return t
+	}
 	return []otlpTarget{
-		{resource: otlpIdentity{Family: "web", Revision: "3", ContainerName: "app", ContainerPort: 8080,
-			TaskARN: "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/aaaa", Cluster: "prod", LaunchType: "EC2",
-			ContainerID: "c0ffee", HostName: "ip-10-0-0-1"}.attributes(),
+		{resource: identityOf(task(target{Family: "web", Revision: "3", ECSContainer: "app", PrivatePort: 8080,
+			Cluster: "prod", LaunchType: "EC2", ContainerID: "c0ffee", HostName: "ip-10-0-0-1"},
+			"arn:aws:ecs:ap-northeast-1:123456789012:task/prod/aaaa")).attributes(),
 			up: true, values: handlerValues(), start: otlpTestStart},
-		{resource: otlpIdentity{Family: "api", Revision: "1", ContainerName: "api", ContainerPort: 6060,
-			TaskARN: "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/bbbb", Cluster: "prod", LaunchType: "FARGATE"}.attributes(),
+		{resource: identityOf(task(target{Family: "api", Revision: "1", ECSContainer: "api", PrivatePort: 6060,
+			Cluster: "prod", LaunchType: "FARGATE"}, "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/bbbb")).attributes(),
 			up: true, values: expvarValues(), start: otlpTestStart.Add(time.Minute)},
-		{resource: otlpIdentity{Family: "web", Revision: "3", ContainerName: "app", ContainerPort: 8080,
-			TaskARN: "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/cccc", Cluster: "prod", LaunchType: "EC2"}.attributes(),
+		{resource: identityOf(task(target{Family: "web", Revision: "3", ECSContainer: "app", PrivatePort: 8080,
+			Cluster: "prod", LaunchType: "EC2"}, "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/cccc")).attributes(),
 			up: false, start: otlpTestStart},
 	}
 }

@@ -22,7 +22,9 @@ var (
 )
 
 // handlerValues are the values of a golang-stats-api-handler target.
-func handlerValues() map[string]float64 {
+func handlerValues() values { return ofKeys(handlerValuesByKey()) }
+
+func handlerValuesByKey() map[string]float64 {
 	return map[string]float64{
 		"runtime.goroutine_num":         12,
 		"runtime.cgo_call_num":          3,
@@ -46,13 +48,13 @@ func handlerValues() map[string]float64 {
 
 // expvarValues are the values of an expvar target at its second run, the
 // hidden counters among them.
-func expvarValues() map[string]float64 {
-	v := handlerValues()
+func expvarValues() values {
+	v := handlerValuesByKey()
 	delete(v, "runtime.goroutine_num") // expvar has no goroutine count
 	delete(v, "runtime.cgo_call_num")
 	v["gc._num_gc"] = 17
 	v["gc._pause_total_ns"] = 1_234_567
-	return v
+	return ofKeys(v)
 }
 
 // otlpRow is one data point of a ResourceMetrics, flattened for comparison.
@@ -94,55 +96,64 @@ func otlpRows(rm *metricspb.ResourceMetrics) []otlpRow {
 	return rows
 }
 
+// TestOTLPIdentityAttributes: the resource attributes of a target, as its
+// source makes it (the task ARN and its parts, the cluster as the source
+// gives it).
 func TestOTLPIdentityAttributes(t *testing.T) {
 	const (
 		arnNew = "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
 		arnOld = "arn:aws:ecs:us-east-1:210987654321:task/8f1b6f4e-2c7a-4b8e-9d6e-0a1b2c3d4e5f"
 		cid    = "4d3c2b1a4d3c2b1a4d3c2b1a4d3c2b1a4d3c2b1a4d3c2b1a4d3c2b1a4d3c2b1a"
 	)
+	// task is a target with the task ARN's fields as the sources fill them.
+	task := func(t target, arn string) target {
+		t.TaskARN, t.TaskID, t.ARN = arn, taskID(arn), parseTaskARN(arn)
+		return t
+	}
 	tests := []struct {
-		name string
-		id   otlpIdentity
-		want string
+		name   string
+		target target
+		want   string
 	}{
-		{"EC2 task, cluster name", otlpIdentity{
-			Family: "web", Revision: "7", TaskARN: arnNew, Cluster: "prod", LaunchType: "EC2",
-			ContainerName: "app", ContainerID: cid, ContainerPort: 8080, HostName: "ip-10-0-0-1.ec2.internal",
-		}, "service.name=web,service.instance.id=0123456789abcdef0123456789abcdef/app:8080," +
+		{"EC2 task, cluster name", task(target{
+			Family: "web", Revision: "7", Cluster: "prod", LaunchType: "EC2",
+			ECSContainer: "app", ContainerID: cid, PrivatePort: 8080, HostName: "ip-10-0-0-1.ec2.internal",
+		}, arnNew), "service.name=web,service.instance.id=0123456789abcdef0123456789abcdef/app:8080," +
 			"cloud.provider=aws,cloud.platform=aws_ecs,cloud.region=ap-northeast-1,cloud.account.id=123456789012," +
 			"aws.ecs.cluster.arn=arn:aws:ecs:ap-northeast-1:123456789012:cluster/prod," +
 			"aws.ecs.task.arn=" + arnNew + ",aws.ecs.task.id=0123456789abcdef0123456789abcdef," +
 			"aws.ecs.task.family=web,aws.ecs.task.revision=7,aws.ecs.launchtype=ec2," +
 			"container.name=app,container.id=" + cid + ",host.name=ip-10-0-0-1.ec2.internal"},
-		{"Fargate task, old task ARN, cluster ARN", otlpIdentity{
-			Family: "api", Revision: "12", TaskARN: arnOld, Cluster: "arn:aws:ecs:us-east-1:210987654321:cluster/default",
-			LaunchType: "FARGATE", ContainerName: "api", ContainerPort: 6060,
-		}, "service.name=api,service.instance.id=8f1b6f4e-2c7a-4b8e-9d6e-0a1b2c3d4e5f/api:6060," +
+		{"Fargate task, old task ARN, cluster ARN", task(target{
+			Family: "api", Revision: "12", Cluster: "arn:aws:ecs:us-east-1:210987654321:cluster/default",
+			LaunchType: "FARGATE", ECSContainer: "api", PrivatePort: 6060,
+		}, arnOld), "service.name=api,service.instance.id=8f1b6f4e-2c7a-4b8e-9d6e-0a1b2c3d4e5f/api:6060," +
 			"cloud.provider=aws,cloud.platform=aws_ecs,cloud.region=us-east-1,cloud.account.id=210987654321," +
 			"aws.ecs.cluster.arn=arn:aws:ecs:us-east-1:210987654321:cluster/default," +
 			"aws.ecs.task.arn=" + arnOld + ",aws.ecs.task.id=8f1b6f4e-2c7a-4b8e-9d6e-0a1b2c3d4e5f," +
 			"aws.ecs.task.family=api,aws.ecs.task.revision=12,aws.ecs.launchtype=fargate,container.name=api"},
-		{"China partition", otlpIdentity{
-			TaskARN: "arn:aws-cn:ecs:cn-north-1:123456789012:task/c1/abc", Cluster: "c1", ContainerName: "app", ContainerPort: 80,
-		}, "service.name=app,service.instance.id=abc/app:80,cloud.provider=aws,cloud.platform=aws_ecs," +
+		{"China partition", task(target{
+			Cluster: "c1", ECSContainer: "app", PrivatePort: 80,
+		}, "arn:aws-cn:ecs:cn-north-1:123456789012:task/c1/abc"), "service.name=app,service.instance.id=abc/app:80,cloud.provider=aws,cloud.platform=aws_ecs," +
 			"cloud.region=cn-north-1,cloud.account.id=123456789012,aws.ecs.cluster.arn=arn:aws-cn:ecs:cn-north-1:123456789012:cluster/c1," +
 			"aws.ecs.task.arn=arn:aws-cn:ecs:cn-north-1:123456789012:task/c1/abc,aws.ecs.task.id=abc,container.name=app"},
-		{"task id and cluster name only: no ARN to build from", otlpIdentity{
-			Family: "web", TaskID: "f00d", Cluster: "prod", ContainerName: "app", ContainerPort: 8080,
+		{"task id and cluster name only: no ARN to build from", target{
+			Family: "web", TaskID: "f00d", Cluster: "prod", ECSContainer: "app", PrivatePort: 8080,
 		}, "service.name=web,service.instance.id=f00d/app:8080,cloud.provider=aws,cloud.platform=aws_ecs," +
 			"aws.ecs.task.id=f00d,aws.ecs.task.family=web,container.name=app"},
-		{"not an ECS task ARN: ignored", otlpIdentity{
-			TaskARN: "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc", TaskID: "t1", ContainerName: "app",
+		{"not an ECS task ARN: ignored", target{
+			TaskARN: "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc", ARN: parseTaskARN("arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"),
+			TaskID: "t1", ECSContainer: "app",
 		}, "service.name=app,service.instance.id=t1/app,aws.ecs.task.id=t1,container.name=app"},
-		{"malformed ARN: ignored", otlpIdentity{TaskARN: "arn:aws:ecs:task/x", ContainerName: "app", ContainerPort: 1},
+		{"malformed ARN: ignored", target{TaskARN: "arn:aws:ecs:task/x", ARN: parseTaskARN("arn:aws:ecs:task/x"), ECSContainer: "app", PrivatePort: 1},
 			"service.name=app,service.instance.id=/app:1,container.name=app"},
-		{"a plain Docker container", otlpIdentity{ContainerName: "gostats-1", ContainerID: cid, ContainerPort: 8080},
+		{"a plain Docker container", target{ContainerName: "gostats-1", ContainerID: cid, PrivatePort: 8080},
 			"service.name=gostats-1,service.instance.id=" + cid + "/gostats-1:8080,container.name=gostats-1,container.id=" + cid},
-		{"nothing", otlpIdentity{}, ""},
+		{"nothing", target{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := otlpKVs(tt.id.attributes()); got != tt.want {
+			if got := otlpKVs(identityOf(tt.target).attributes()); got != tt.want {
 				t.Errorf("attributes:\n got %s\nwant %s", got, tt.want)
 			}
 		})
@@ -193,20 +204,20 @@ func TestOTLPResourceMetrics(t *testing.T) {
 		{"handler", otlpTarget{up: true, values: handlerValues(), start: otlpTestStart}, handler},
 		{"expvar: the hidden counters", otlpTarget{up: true, values: expvarValues(), start: otlpTestStart}, expvar},
 		{"expvar without gc.gc_num: the hidden count", otlpTarget{up: true, start: otlpTestStart,
-			values: map[string]float64{"gc._num_gc": 4, "gc._pause_total_ns": 2e9}},
+			values: ofKeys(map[string]float64{"gc._num_gc": 4, "gc._pause_total_ns": 2e9})},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), counter("go.memory.gc.cycles", "{gc_cycle}", "4"), counter("ecs_gostats.gc.pause.time", "s", "2")}},
 		{"failed: up 0 only", otlpTarget{up: false, values: handlerValues(), start: otlpTestStart},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "0")}},
 		{"answered without values", otlpTarget{up: true, start: otlpTestStart}, []otlpRow{gauge("ecs_gostats.up", "1", "1")}},
 		{"stack without sys: no other part; start unknown", otlpTarget{up: true,
-			values: map[string]float64{"memory.memory_stack": 32768, "heap.heap_released": 0}},
+			values: ofKeys(map[string]float64{"memory.memory_stack": 32768, "heap.heap_released": 0})},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), {"go.memory.used", "By", "sum/updown", "go.memory.type=stack", "32768", 0, now},
 				gauge("ecs_gostats.heap.released", "By", "0")}},
 		{"start after now (clock skew): left out", otlpTarget{up: true, start: otlpTestNow.Add(time.Second),
-			values: map[string]float64{"gc.gc_num": 1}},
+			values: ofKeys(map[string]float64{"gc.gc_num": 1})},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), {"go.memory.gc.cycles", "{gc_cycle}", "sum/monotonic", "", "1", 0, now}}},
 		{"values an integer cannot hold are left out", otlpTarget{up: true, start: otlpTestStart,
-			values: map[string]float64{"heap.heap_sys": 1e19, "heap.heap_idle": -1e19, "heap.heap_inuse": 1.6}},
+			values: ofKeys(map[string]float64{"heap.heap_sys": 1e19, "heap.heap_idle": -1e19, "heap.heap_inuse": 1.6})},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), gauge("ecs_gostats.heap.inuse", "By", "2")}},
 	}
 	scope := &commonpb.InstrumentationScope{Name: otlpScopeName, Version: "test"}
@@ -252,14 +263,15 @@ func otlpRowsDiff(got, want []otlpRow) string {
 func otlpTestTargets(n int) []otlpTarget {
 	targets := make([]otlpTarget, n)
 	for i := range targets {
+		arn := fmt.Sprintf("arn:aws:ecs:ap-northeast-1:123456789012:task/production/%032x", i)
 		targets[i] = otlpTarget{
-			resource: otlpIdentity{
+			resource: identityOf(target{
 				Family: fmt.Sprintf("service-%03d", i%50), Revision: fmt.Sprint(1 + i%9),
-				TaskARN:    fmt.Sprintf("arn:aws:ecs:ap-northeast-1:123456789012:task/production/%032x", i),
+				TaskARN: arn, TaskID: taskID(arn), ARN: parseTaskARN(arn),
 				Cluster:    "production",
-				LaunchType: "EC2", ContainerName: "app", ContainerID: fmt.Sprintf("%064x", i), ContainerPort: 8080,
+				LaunchType: "EC2", ECSContainer: "app", ContainerID: fmt.Sprintf("%064x", i), PrivatePort: 8080,
 				HostName: fmt.Sprintf("ip-10-0-%d-%d.ap-northeast-1.compute.internal", i/250, i%250),
-			}.attributes(),
+			}).attributes(),
 			up:     i%10 != 9,
 			values: handlerValues(),
 			start:  otlpTestStart,
@@ -351,7 +363,7 @@ func otlpDocTable() string {
 			attrs = append(attrs, "`"+a[0]+"="+a[1]+"`")
 		}
 		for _, k := range m.keys {
-			from = append(from, "`"+k+"`")
+			from = append(from, "`"+k.key()+"`")
 		}
 		src := strings.Join(from, ", else ")
 		switch {

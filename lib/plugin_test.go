@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -59,7 +60,7 @@ func TestGraphLabels(t *testing.T) {
 
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), time.Now(), []string{"--version"}, "v1.2.3", &stdout, &stderr); code != 0 {
+	if code := run(t.Context(), defaultParts(time.Now), []string{"--version"}, "v1.2.3", &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if stdout.String() != "mackerel-plugin-ecs-gostats v1.2.3\n" {
@@ -103,12 +104,92 @@ func TestListFormatFrom(t *testing.T) {
 	}
 }
 
-func allValues() map[string]float64 {
-	v := map[string]float64{}
-	for _, m := range metricDefs {
-		v[m.key()] = 1
+// allValues has every metric, hidden ones too, at 1.
+func allValues() values {
+	v := values{}
+	for _, m := range metrics() {
+		v[m] = 1
 	}
 	return v
+}
+
+// testFormats are the plugin's own formats, as a run has them.
+var testFormats = defaultParts(time.Now).formats
+
+// byKey is v under the "<graph>.<metric>" keys of its metrics, for tests to
+// compare with maps written by hand; nil for nil.
+func byKey(v values) map[string]float64 {
+	if v == nil {
+		return nil
+	}
+	out := make(map[string]float64, len(v))
+	for m, f := range v {
+		out[m.key()] = f
+	}
+	return out
+}
+
+// ofKeys is the values of a map written by hand under "<graph>.<metric>"
+// keys (hidden metrics too: "gc._num_gc"); a key of no metric panics.
+func ofKeys(kv map[string]float64) values {
+	v := make(values, len(kv))
+	for k, f := range kv {
+		m, ok := metricOfKey(k)
+		if !ok {
+			panic("no metric has the key " + k)
+		}
+		v[m] = f
+	}
+	return v
+}
+
+// metricOfKey is the metric of a "<graph>.<metric>" key.
+func metricOfKey(key string) (metric, bool) {
+	for _, m := range metrics() {
+		if m.key() == key {
+			return m, true
+		}
+	}
+	return 0, false
+}
+
+// readAs parses a body as f does in a run, with the hint of another format
+// when f cannot read it, and gives the values by key.
+func readAs(f format) func([]byte) (map[string]float64, error) {
+	return func(body []byte) (map[string]float64, error) {
+		v, err := testFormats.read(f, "", body)
+		return byKey(v), err
+	}
+}
+
+// parseBy gives the values of a format's parse by key.
+func parseBy(parse func([]byte) (values, error)) func([]byte) (map[string]float64, error) {
+	return func(body []byte) (map[string]float64, error) {
+		v, err := parse(body)
+		return byKey(v), err
+	}
+}
+
+// testClock is a run's clock that moves only when the test moves it: runs
+// in process see the times the test sets, and rates between them need no
+// sleep. It is safe for the scrapes' goroutines.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // TestRunGraphs: --graphs keeps the graphs named, in the values and in the
@@ -127,7 +208,7 @@ func TestRunGraphs(t *testing.T) {
 
 	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "1")
 	var stdout bytes.Buffer
-	if code := run(t.Context(), time.Now(), []string{"--graphs", "memory,objects", "--no-health"}, "test", &stdout, io.Discard); code != 0 {
+	if code := run(t.Context(), defaultParts(time.Now), []string{"--graphs", "memory,objects", "--no-health"}, "test", &stdout, io.Discard); code != 0 {
 		t.Fatalf("meta mode: exit %d", code)
 	}
 	_, body, _ := strings.Cut(stdout.String(), "\n")
@@ -157,7 +238,7 @@ func TestMetaOutputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var stdout bytes.Buffer
-		if code := run(t.Context(), time.Now(), tt.args, "test", &stdout, io.Discard); code != 0 {
+		if code := run(t.Context(), defaultParts(time.Now), tt.args, "test", &stdout, io.Discard); code != 0 {
 			t.Fatalf("%q: exit %d", tt.args, code)
 		}
 		_, body, _ := strings.Cut(stdout.String(), "\n")
@@ -168,5 +249,37 @@ func TestMetaOutputs(t *testing.T) {
 		if got := slices.Sorted(maps.Keys(meta.Graphs)); !slices.Equal(got, tt.want) {
 			t.Errorf("%q: graphs %q\nwant %q", tt.args, got, tt.want)
 		}
+	}
+}
+
+// TestMetricKeys: every metric's "<graph>.<metric>" key, in metricDefs
+// order, the hidden ones last: what the Mackerel output prints and the
+// state file keeps, and what the tests' maps written by hand name.
+func TestMetricKeys(t *testing.T) {
+	want := []string{
+		"runtime.goroutine_num", "runtime.cgo_call_num",
+		"memory.memory_alloc", "memory.memory_sys", "memory.memory_stack",
+		"operation.memory_lookups", "operation.memory_mallocs", "operation.memory_frees",
+		"heap.heap_sys", "heap.heap_idle", "heap.heap_inuse", "heap.heap_released",
+		"gc.gc_num", "gc.gc_per_second", "gc.gc_pause_per_second",
+		"objects.heap_objects", "allocation.memory_total_alloc",
+		"gc._num_gc", "gc._pause_total_ns",
+	}
+	var got []string
+	for _, m := range metrics() {
+		got = append(got, m.key())
+		if m.def().hidden != strings.HasPrefix(m.def().name, "_") {
+			t.Errorf("%s: hidden %v", m.key(), m.def().hidden)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys %q\nwant %q", got, want)
+	}
+	all := map[string]float64{}
+	for i, k := range want {
+		all[k] = float64(i)
+	}
+	if back := byKey(ofKeys(all)); !maps.Equal(back, all) {
+		t.Errorf("by key and back: %v\nwant %v", back, all)
 	}
 }

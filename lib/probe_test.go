@@ -40,8 +40,10 @@ func (c *counting) take() map[string]int {
 }
 
 // TestRunAuto: --format auto reads a fleet of the three kinds and a
-// service that is no Go runtime. The first run probes; from the second on
-// every Go target costs exactly one request, and the other none.
+// service that is no Go runtime, a run a minute on the runs' clock. The
+// first run probes; from the second on every Go target costs exactly one
+// request, and the other none; each prints exactly the values its format
+// has.
 func TestRunAuto(t *testing.T) {
 	handler, prom, vars, nginx := http.NewServeMux(), http.NewServeMux(), http.NewServeMux(), http.NewServeMux()
 	handler.Handle("/stats", realHandler)
@@ -74,10 +76,31 @@ func TestRunAuto(t *testing.T) {
 		return n
 	}
 
-	first := runIn(t, host, "--format", "auto", state)
+	// the values of each service: the first run has no rates yet (the
+	// gauges); the next have rates of the counters, and the gc rates expvar
+	// and client_golang's series are derived into. client_golang (1.20 and
+	// later) has no cgo call or pointer lookup count, expvar no goroutine or
+	// cgo call count.
+	gauges := []int{11, 9, 8}
+	all := []int{17, 15, 15}
+	checkKeys := func(run int, keys []string, want []int) {
+		t.Helper()
+		n := formatOf(keys)
+		for i, p := range ports[:3] {
+			if n[fmt.Sprint(p)] != want[i] {
+				t.Errorf("run %d: %d values for port %d, want %d: %q", run, n[fmt.Sprint(p)], p, want[i], keys)
+			}
+		}
+		if n[fmt.Sprint(ports[3])] != 0 {
+			t.Errorf("run %d: values of the non-Go service: %q", run, keys)
+		}
+	}
+	clock := newTestClock(time.Now().Truncate(time.Second)) // the state keeps whole seconds
+	first := runInAt(t, clock.now, host, "--format", "auto", state)
 	if first.code != 0 || len(first.stderr) != 0 {
 		t.Fatalf("first run: exit %d, stderr %q", first.code, first.stderr)
 	}
+	checkKeys(1, first.keys, gauges)
 	want := []map[string]int{
 		{"/stats": 1},
 		{"/stats": 1, "/metrics": 1},
@@ -89,7 +112,8 @@ func TestRunAuto(t *testing.T) {
 	}
 
 	for run := 2; run <= 3; run++ {
-		r := runIn(t, host, "--format", "auto", state)
+		clock.advance(time.Minute)
+		r := runInAt(t, clock.now, host, "--format", "auto", state)
 		if r.code != 0 || len(r.stderr) != 0 {
 			t.Fatalf("run %d: exit %d, stderr %q", run, r.code, r.stderr)
 		}
@@ -97,23 +121,15 @@ func TestRunAuto(t *testing.T) {
 		if got := requests(); !slices.EqualFunc(got, want, mapsEqual) {
 			t.Errorf("run %d's requests %v\nwant %v", run, got, want)
 		}
-		keys := formatOf(r.keys)
-		for _, p := range ports[:3] {
-			if keys[fmt.Sprint(p)] == 0 || keys[fmt.Sprint(p)] < 8 {
-				t.Errorf("run %d: %d values for port %d: %q", run, keys[fmt.Sprint(p)], p, r.keys)
-			}
-		}
-		if keys[fmt.Sprint(ports[3])] != 0 {
-			t.Errorf("run %d: values of the non-Go service: %q", run, r.keys)
-		}
+		checkKeys(run, r.keys, all)
 	}
 
-	list := runIn(t, host, "--format", "auto", state, "--list")
+	list := runInAt(t, clock.now, host, "--format", "auto", state, "--list")
 	wantList := []string{ // by service
 		fmt.Sprintf("127.0.0.1:%d .* gostats \\(probe\\) at /stats \\(probe\\)$", ports[0]),
 		fmt.Sprintf("127.0.0.1:%d .* prometheus \\(probe\\) at /metrics \\(probe\\)$", ports[1]),
 		fmt.Sprintf("127.0.0.1:%d .* expvar \\(probe\\) at /debug/vars \\(probe\\)$", ports[2]),
-		"passed over: port 8080: not a Go runtime's stats \\(probed [0-9]+s ago: /stats: no known format, /metrics: unexpected status 404 Not Found, /debug/vars: unexpected status 404 Not Found\\)$",
+		"passed over: port 8080: not a Go runtime's stats \\(probed 2m0s ago: /stats: no known format, /metrics: unexpected status 404 Not Found, /debug/vars: unexpected status 404 Not Found\\)$",
 	}
 	if len(list.keys) != len(wantList) {
 		t.Fatalf("--list:\n%s", strings.Join(list.keys, "\n"))
@@ -194,11 +210,68 @@ func TestAutoFailingTarget(t *testing.T) {
 func TestAutoUnknownLearntFormat(t *testing.T) {
 	port := fleet(t, 1, func(int) http.Handler { return realHandler })[0]
 	tg := target{ContainerID: "c0ffee", PrivatePort: 8080, Host: "127.0.0.1", Port: port}
-	s := scraper{hc: newHTTPClient(time.Second), scheme: "http", timeout: time.Second, concurrency: 1, now: time.Now(),
-		learnt: map[string]learnt{tg.identity(): {Format: "json", Path: "/stats"}}}
+	s := scraper{hc: newHTTPClient(time.Second), formats: testFormats, scheme: "http", timeout: time.Second, concurrency: 1,
+		now: time.Now(), clock: time.Now, learnt: map[string]learnt{tg.identity(): {Format: "json", Path: "/stats"}}}
 	r := s.target(t.Context(), tg)
-	if r.cause != nil || r.how.format == nil || r.how.format.name() != formatGostats || r.how.formatFrom != "probe" ||
-		r.learnt == nil || r.learnt.Format != formatGostats {
+	if r.cause != nil || r.how.format == nil || r.how.format.name() != "gostats" || r.how.formatFrom != "probe" ||
+		r.learnt == nil || r.learnt.Format != "gostats" {
 		t.Errorf("result %+v, want the handler found by probing", r)
+	}
+}
+
+// TestAutoUnparseable: under --format auto, an answer recognised as a
+// format that its parser rejects ends the probe: the target failed, with
+// one warning naming the path and the parser's words; it is no "not a Go
+// runtime" (no passing over), and nothing is learnt, so the next run
+// probes again.
+func TestAutoUnparseable(t *testing.T) {
+	tests := []struct {
+		name     string
+		serve    map[string]string // path -> Content-Type and body, "type\nbody"
+		path     string            // of the warning
+		cause    string
+		requests map[string]int // a run's
+	}{
+		{"handler JSON with a field that is no number", map[string]string{"/stats": "application/json\n" + `{"goroutine_num": "x", "memory_sys": 1}`},
+			"/stats", `invalid stats JSON: field goroutine_num: "x" is not a number`, map[string]int{"/stats": 1}},
+		{"Prometheus text with a go_ value that is no number", map[string]string{"/metrics": "text/plain; version=0.0.4\ngo_goroutines seven\n"},
+			"/metrics", `invalid Prometheus text: line 1: expected float as value, got "seven"`, map[string]int{"/stats": 1, "/metrics": 1}},
+		{"expvar with a memstats field that is no number", map[string]string{"/debug/vars": "application/json\n" + `{"cmdline": [], "memstats": {"Sys": "12"}}`},
+			"/debug/vars", `invalid expvar JSON: memstats.Sys: "12" is not a number`, map[string]int{"/stats": 1, "/metrics": 1, "/debug/vars": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := &counting{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				answer, ok := tt.serve[r.URL.Path]
+				if !ok {
+					http.NotFound(w, r)
+					return
+				}
+				contentType, body, _ := strings.Cut(answer, "\n")
+				w.Header().Set("Content-Type", contentType)
+				w.Write([]byte(body))
+			})}
+			ports := fleet(t, 1, func(int) http.Handler { return svc })
+			host := fleetDocker(t, ports...)
+			state := "--tempfile=" + t.TempDir() + "/state"
+			want := fmt.Sprintf("warning: scrape http://127.0.0.1:%d%s (container ecs-web-3-web-0000 000000000001): %s", ports[0], tt.path, tt.cause)
+			for run := 1; run <= 2; run++ {
+				r := runIn(t, host, "--format", "auto", state)
+				if r.code != 0 || !slices.Equal(r.stderr, []string{want}) || len(r.keys) != 0 {
+					t.Errorf("run %d: exit %d, keys %q, stderr %q\nwant exit 0, no keys, %q", run, r.code, r.keys, r.stderr, want)
+				}
+				if h := healthValues(t, r.stdout); h["targets.found"] != 1 || h["targets.ok"] != 0 || h["targets.failed"] != 1 {
+					t.Errorf("run %d: health %v, want 1 found, 0 ok, 1 failed", run, h)
+				}
+				if got := svc.take(); !mapsEqual(got, tt.requests) {
+					t.Errorf("run %d: requests %v, want %v (the probe stops at the answer, and probes again next run)", run, got, tt.requests)
+				}
+			}
+			list := runIn(t, host, "--format", "auto", state, "--list")
+			svc.take()
+			if len(list.keys) != 1 || !strings.Contains(list.keys[0], "error: "+tt.cause) || !strings.HasSuffix(list.keys[0], " (probe) at "+tt.path+" (probe)") {
+				t.Errorf("--list %q, want the target failed with %q, read at %s as probed", list.keys, tt.cause, tt.path)
+			}
+		})
 	}
 }

@@ -16,7 +16,8 @@ func counterResult(key, container string, mallocs float64) result {
 	return result{
 		target: target{ContainerID: container, PrivatePort: 8080},
 		key:    key,
-		values: map[string]float64{"operation.memory_mallocs": mallocs, "memory.memory_sys": 1000},
+		how:    how{format: gostatsFormat{}},
+		values: ofKeys(map[string]float64{"operation.memory_mallocs": mallocs, "memory.memory_sys": 1000}),
 	}
 }
 
@@ -136,15 +137,17 @@ func TestRatesResumeAfterReplacement(t *testing.T) {
 	}
 }
 
-// expvarResult is a scraped expvar target under key.
+// expvarResult is a scraped expvar target under key: its format derives
+// the gc rates from the hidden counters.
 func expvarResult(key, container string, numGC, pauseNs float64) result {
 	return result{
 		target: target{ContainerID: container, PrivatePort: 8080},
 		key:    key,
-		values: map[string]float64{
+		how:    how{format: expvarFormat{}},
+		values: ofKeys(map[string]float64{
 			"memory.memory_sys": 1000, "gc.gc_num": numGC,
-			hiddenNumGC: numGC, hiddenPauseTotal: pauseNs,
-		},
+			"gc._num_gc": numGC, "gc._pause_total_ns": pauseNs,
+		}),
 	}
 }
 
@@ -153,7 +156,7 @@ func expvarResult(key, container string, numGC, pauseNs float64) result {
 func lastExpvarRun(t0 time.Time) state {
 	return state{Version: stateVersion, Tasks: map[string]taskState{
 		"32768": {Target: "aaa:8080", Time: t0.Unix(), Counters: map[string]float64{
-			"gc.gc_num": 10, hiddenNumGC: 10, hiddenPauseTotal: 2_000_000,
+			"gc.gc_num": 10, "gc._num_gc": 10, "gc._pause_total_ns": 2_000_000,
 		}},
 	}}
 }
@@ -209,8 +212,8 @@ func TestRatesGC(t *testing.T) {
 		}}, time.Minute,
 			[]result{expvarResult("32768", "aaa", 13, 3_500_000)}, []string{sys, "gostats.32768.gc.gc_num 3.000000"}},
 		{"the handler's own values are printed as sent", lastExpvarRun(t0), time.Minute,
-			[]result{{target: target{ContainerID: "aaa", PrivatePort: 8080}, key: "32768",
-				values: map[string]float64{"gc.gc_per_second": 0.25, "gc.gc_pause_per_second": 7.5}}},
+			[]result{{target: target{ContainerID: "aaa", PrivatePort: 8080}, key: "32768", how: how{format: gostatsFormat{}},
+				values: ofKeys(map[string]float64{"gc.gc_per_second": 0.25, "gc.gc_pause_per_second": 7.5})}},
 			[]string{"gostats.32768.gc.gc_per_second 0.250000", "gostats.32768.gc.gc_pause_per_second 7.500000"}},
 		{"a failed target prints nothing", lastExpvarRun(t0), time.Minute,
 			[]result{failedResult("32768", "aaa")}, nil},
@@ -238,7 +241,7 @@ func TestRatesGCState(t *testing.T) {
 	now := t0.Add(time.Minute)
 	_, next := rateRun(t, []result{expvarResult("32768", "ccc", 13, 3_500_000)}, lastExpvarRun(t0), now)
 	want := map[string]taskState{"32768": {Target: "ccc:8080", Time: now.Unix(), Counters: map[string]float64{
-		"gc.gc_num": 13, hiddenNumGC: 13, hiddenPauseTotal: 3_500_000,
+		"gc.gc_num": 13, "gc._num_gc": 13, "gc._pause_total_ns": 3_500_000,
 	}}}
 	if !reflect.DeepEqual(next.Tasks, want) {
 		t.Errorf("next state %+v\nwant %+v", next.Tasks, want)
@@ -264,9 +267,15 @@ func TestRatesGCState(t *testing.T) {
 // state.
 func rateRun(t *testing.T, results []result, last state, now time.Time) ([]metricLine, state) {
 	t.Helper()
-	next := rates(results, last, now)
+	reported, next := rates(results, last, now)
+	if len(reported) != len(results) {
+		t.Fatalf("%d reported values for %d results", len(reported), len(results))
+	}
+	for i := range results {
+		results[i].reported = reported[i]
+	}
 	var b bytes.Buffer
-	if err := (mackerelOutput{w: &b, prefix: "gostats", values: true}).write(&report{time: now, results: results}); err != nil {
+	if _, err := (mackerelOutput{w: &b, prefix: "gostats"}).write(t.Context(), &report{time: now, results: results}); err != nil {
 		t.Fatal(err)
 	}
 	return parseLines(t, b.String()), next

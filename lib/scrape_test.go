@@ -101,8 +101,8 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 			Host: addr.IP.String(), Port: uint16(addr.Port), HostPort: uint16(addr.Port)}, key: name}
 	}
 	run := func(concurrency int, targets ...keyed) []result {
-		s := scraper{hc: newHTTPClient(time.Second), scheme: "http", path: "/stats", format: gostatsFormat{},
-			timeout: time.Second, concurrency: concurrency}
+		s := scraper{hc: newHTTPClient(time.Second), formats: testFormats, scheme: "http", path: "/stats", format: gostatsFormat{},
+			timeout: time.Second, concurrency: concurrency, now: time.Now(), clock: time.Now}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		defer cancel()
 		return s.scrape(ctx, targets)
@@ -115,7 +115,7 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 	results := run(8, hung, hung, ok, hung)
 	for i, r := range results {
 		if i == 2 {
-			if r.cause != nil || r.values["memory.memory_sys"] <= 0 {
+			if r.cause != nil || r.values[memorySys] <= 0 {
 				t.Errorf("good target: cause = %v, values %v", r.cause, r.values)
 			}
 		} else if r.cause == nil || r.cause.Error() != noAnswer {
@@ -145,7 +145,8 @@ func scrapeURL(t *testing.T, f format, rawURL string, timeout time.Duration) res
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := scraper{hc: newHTTPClient(timeout), scheme: u.Scheme, path: u.RequestURI(), format: f, timeout: timeout, concurrency: 1}
+	s := scraper{hc: newHTTPClient(timeout), formats: testFormats, scheme: u.Scheme, path: u.RequestURI(), format: f, timeout: timeout,
+		concurrency: 1, now: time.Now(), clock: time.Now}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return s.scrape(ctx, []keyed{{target: target{Host: u.Hostname(), Port: uint16(port)}, key: "k"}})[0]

@@ -1,10 +1,13 @@
 package mpecsgostats
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +20,39 @@ import (
 // recorded answer testdata/ecs/<name>, byte for byte.
 func taskMetadataStandIn(t *testing.T, name string) *standin.Server {
 	t.Helper()
-	s, err := standin.NewTaskMetadata("127.0.0.1:0", readTestdata(t, filepath.Join("ecs", name)))
+	return taskMetadataServing(t, readTestdata(t, filepath.Join("ecs", name)))
+}
+
+// taskMetadataServing starts a stand-in for the task metadata endpoint
+// serving answer.
+func taskMetadataServing(t *testing.T, answer []byte) *standin.Server {
+	t.Helper()
+	s, err := standin.NewTaskMetadata("127.0.0.1:0", answer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// withPorts is a recorded task metadata answer with each of its container
+// ports old (listed as "ContainerPort" and "HostPort", as awsvpc lists
+// them) made new: ports of the test's own.
+func withPorts(t *testing.T, answer []byte, ports map[int]int) []byte {
+	t.Helper()
+	for old, new := range ports {
+		for _, field := range []string{"ContainerPort", "HostPort"} {
+			from, to := fmt.Sprintf(`"%s": %d,`, field, old), fmt.Sprintf(`"%s": %d,`, field, new)
+			if field == "HostPort" {
+				from, to = fmt.Sprintf(`"%s": %d`+"\n", field, old), fmt.Sprintf(`"%s": %d`+"\n", field, new)
+			}
+			if n := bytes.Count(answer, []byte(from)); n != 1 {
+				t.Fatalf("the recorded answer lists %q %d times, want once", from, n)
+			}
+			answer = bytes.Replace(answer, []byte(from), []byte(to), 1)
+		}
+	}
+	return answer
 }
 
 // ecsPlace is what tells targets apart in these tests.
@@ -99,19 +129,24 @@ func TestTaskMetadataTargets(t *testing.T) {
 }
 
 // TestRunTaskMetadata runs the plugin with --source task-metadata beside a
-// stand-in for the endpoint: the default key is the container's name in the
-// task definition; --list shows the containers passed over, and why, which
-// a normal run does not warn about.
+// stand-in for the endpoint, the recorded Fargate task's web and api
+// containers listening on ports of the test's own (web answers, api
+// refuses): the default key is the container's name in the task
+// definition; --list shows the containers passed over, and why, which a
+// normal run does not warn about.
 func TestRunTaskMetadata(t *testing.T) {
-	srv := taskMetadataStandIn(t, "task-metadata-v4-fargate.json")
+	web := fleet(t, 1, func(int) http.Handler { return realHandler })[0]
+	api := refusingPort(t)
+	answer := withPorts(t, readTestdata(t, "ecs/task-metadata-v4-fargate.json"), map[int]int{8080: int(web), 9090: api})
+	srv := taskMetadataServing(t, answer)
 	t.Setenv(envTaskMetadata, srv.URL)
 	run := runPlugin(t, "--source", "task-metadata", "--list", "--timeout", "2s", "--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.stderr) != 0 || len(run.keys) != 5 {
 		t.Fatalf("exit %d, stderr %q, stdout %q", run.code, run.stderr, run.keys)
 	}
 	for i, want := range []string{
-		"web b3f8e0c2a7d9 shop 127.0.0.1:8080 web",
-		"api b3f8e0c2a7d9 shop 127.0.0.1:9090 api",
+		fmt.Sprintf("web b3f8e0c2a7d9 shop 127.0.0.1:%d web ok", web),
+		fmt.Sprintf("api b3f8e0c2a7d9 shop 127.0.0.1:%d api error: dial tcp 127.0.0.1:%d: connect: connection refused", api, api),
 		"statsd b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings; a gostats.port label names one)",
 		"migrate b3f8e0c2a7d9 - - - passed over: not running (STOPPED)",
 		"mackerel-container-agent b3f8e0c2a7d9 - - - passed over: lists no TCP port (no portMappings; a gostats.port label names one)",
@@ -121,13 +156,16 @@ func TestRunTaskMetadata(t *testing.T) {
 		}
 	}
 	run = runPlugin(t, "--source", "task-metadata", "--timeout", "2s", "--tempfile", filepath.Join(t.TempDir(), "state"))
-	for _, l := range run.stderr {
-		if !strings.Contains(l, "connection refused") { // nothing serves the recorded ports here
-			t.Errorf("warning %q in a normal run", l)
-		}
+	refused := fmt.Sprintf("warning: scrape http://127.0.0.1:%d/stats (container api b3f8e0c2a7d9): dial tcp 127.0.0.1:%d: connect: connection refused", api, api)
+	if run.code != 0 || !slices.Equal(run.stderr, []string{refused}) {
+		t.Errorf("a normal run: exit %d, stderr %q\nwant exit 0 and only %q", run.code, run.stderr, refused)
 	}
-	// --task-metadata-url overrides the variable.
-	t.Setenv(envTaskMetadata, "http://127.0.0.1:9/nothing")
+	if len(run.keys) != gaugesPerTask() || !strings.HasPrefix(run.keys[0], "gostats.web.") {
+		t.Errorf("a normal run: keys %q, want the %d gauges of web", run.keys, gaugesPerTask())
+	}
+	// --task-metadata-url overrides the variable, which names a port where
+	// nothing listens.
+	t.Setenv(envTaskMetadata, fmt.Sprintf("http://127.0.0.1:%d/nothing", refusingPort(t)))
 	run = runPlugin(t, "--source", "task-metadata", "--task-metadata-url", srv.URL, "--list", "--timeout", "2s",
 		"--tempfile", filepath.Join(t.TempDir(), "state"))
 	if run.code != 0 || len(run.keys) != 5 {

@@ -8,6 +8,25 @@
 // does no I/O of its own but reading the files it is given (ReadNetDev,
 // ReadMemTotal, ReadCgroupLimits): the caller asks Docker and the metadata
 // endpoint, and keeps each container's previous Sample in its state.
+//
+// With Docker, per container id:
+//
+//	r, _ := dc.ContainerStatsOneShot(ctx, id) // or GET /v1.41 + StatsPath(id)
+//	s, err := DecodeDockerStats(r.Body)
+//	v, cur, ok := DockerValues(prev, &s) // prev: the last run's Sample of id, or nil; keep cur
+//	in := StatsLimitInputs(&s)                      // online CPUs, v1 hierarchical limit
+//	in.NanoCPUs, in.CPUQuota, in.CPUPeriod, in.Memory = hc.NanoCPUs, hc.CPUQuota, hc.CPUPeriod, uint64(hc.Memory)
+//	in.Parent, _ = ReadCgroupLimits("/sys/fs/cgroup", hc.CgroupParent) // when set (ECS: /ecs/<task id>)
+//	in.HostMemory, _ = ReadMemTotal("/proc/meminfo")
+//	limits := ResolveLimits(in)
+//
+// With the task metadata endpoint, DecodeTaskStats of /task/stats, then
+// TaskValues per entry (null and {} entries are no sample), LimitInputs
+// from the /task answer (task Limits.CPU and Limits.Memory, each
+// container's Limits.Memory, never its Limits.CPU), and for awsvpc tasks
+// TaskNetwork once per task in place of each container's network. An
+// awsvpc task on EC2 shows no network at all: ReadNetDev of the pause
+// container's /proc/<pid>/net/dev has it.
 package cstats
 
 import (

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 )
 
@@ -43,6 +44,11 @@ type containerLister interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 }
 
+// daemonInfo is the one more call it makes for labels.
+type daemonInfo interface {
+	Info(ctx context.Context) (system.Info, error)
+}
+
 // dockerSource selects the containers and ports to scrape.
 type dockerSource struct {
 	Host          string        // the daemon's address, unix:// or tcp://
@@ -56,11 +62,12 @@ type dockerSource struct {
 	Timeout       time.Duration // bounds each daemon call: the time the run gives discovery
 	agent         ecsAgent      // asked for the awsvpc tasks' addresses
 	formats       formatList    // what a gostats.format label may name
+	labels        bool          // also ask what labels need: the daemon's name, the container instance's ARN
 }
 
 func openDockerSource(opts options, env sourceEnv) source {
 	return dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
-		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: env.timeout, formats: env.formats,
+		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: env.timeout, formats: env.formats, labels: env.labels,
 		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: env.hc, timeout: env.timeout / 2, formats: env.formats}}
 }
 
@@ -76,9 +83,13 @@ const apiVersion = "1.41"
 // a discovery error). The error, when the daemon cannot be asked, is one
 // line naming its address and the likely fix.
 func (d dockerSource) discover(ctx context.Context) (found, error) {
-	containers, err := d.list(ctx, client.WithVersion(apiVersion))
+	dc, containers, err := d.list(ctx, client.WithVersion(apiVersion))
 	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
-		containers, err = d.list(ctx, client.WithAPIVersionNegotiation())
+		dc.Close()
+		dc, containers, err = d.list(ctx, client.WithAPIVersionNegotiation())
+	}
+	if dc != nil {
+		defer dc.Close()
 	}
 	if err != nil {
 		return found{}, explainDockerError(d.Host, err)
@@ -94,20 +105,44 @@ func (d dockerSource) discover(ctx context.Context) (found, error) {
 			f.errors++
 		}
 	}
-	host, _ := os.Hostname() // the container instance's, where the plugin runs on it
-	for i := range f.targets {
-		f.targets[i].HostName = host
+	if d.labels && len(f.targets) > 0 {
+		d.identify(ctx, dc, &f)
 	}
 	return f, nil
 }
 
-func (d dockerSource) list(ctx context.Context, version client.Opt) ([]container.Summary, error) {
+// identify gives the targets what labels need: the daemon's name (the
+// container instance's, also where the plugin runs in a container of its
+// own) and the container instance's ARN, each asked once. A failure costs
+// that label only, with a warning.
+func (d dockerSource) identify(ctx context.Context, dc daemonInfo, f *found) {
+	var host, instance string
+	if info, err := dc.Info(ctx); err != nil {
+		f.warnings = append(f.warnings, fmt.Sprintf("host.name not sent: cannot ask the Docker daemon at %s for its name: %s", d.Host, oneLine(err.Error())))
+	} else {
+		host = info.Name
+	}
+	if slices.ContainsFunc(f.targets, func(t target) bool { return t.TaskARN != "" }) {
+		arn, err := d.agent.instanceARN(ctx)
+		if err != nil {
+			f.warnings = append(f.warnings, "aws.ecs.container.arn not sent: "+err.Error())
+		}
+		instance = arn
+	}
+	for i := range f.targets {
+		f.targets[i].HostName, f.targets[i].InstanceARN = host, instance
+	}
+}
+
+// list makes a client and lists the containers; the client is returned
+// to be closed, even with an error.
+func (d dockerSource) list(ctx context.Context, version client.Opt) (*client.Client, []container.Summary, error) {
 	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer dc.Close()
-	return d.listWith(ctx, dc)
+	containers, err := d.listWith(ctx, dc)
+	return dc, containers, err
 }
 
 func (d dockerSource) listWith(ctx context.Context, lister containerLister) ([]container.Summary, error) {
@@ -285,6 +320,7 @@ func newTarget(c container.Summary, privatePort, hostPort uint16) target {
 		Cluster:       c.Labels[labelCluster],
 		LaunchType:    launchTypeEC2(arn),
 		Labels:        c.Labels,
+		Image:         c.Image,
 		HostPort:      hostPort,
 		PrivatePort:   privatePort,
 		gap:           dockerGap,

@@ -29,6 +29,7 @@ func openMackerelOutput(opts options, _ string, stdout io.Writer) (output, error
 	return mackerelOutput{w: stdout, prefix: opts.Prefix, only: opts.graphs}, nil
 }
 
+func (mackerelOutput) labels() bool                        { return false }
 func (mackerelOutput) needsKey() bool                      { return true }
 func (mackerelOutput) reserve(time.Duration) time.Duration { return 0 }
 func (mackerelOutput) errorsGraph() (name, label string)   { return "", "" }

@@ -561,6 +561,7 @@ func isLoopback(host string) bool {
 }
 
 func (otlpOutput) graphs() map[string]mp.Graphs      { return nil }
+func (otlpOutput) labels() bool                      { return true }
 func (otlpOutput) needsKey() bool                    { return false }
 func (otlpOutput) errorsGraph() (name, label string) { return "otlp", "OTLP" }
 

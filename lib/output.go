@@ -30,6 +30,9 @@ type output interface {
 	// graphs are its graph definitions for mackerel-agent's meta mode, nil
 	// for none.
 	graphs() map[string]mp.Graphs
+	// labels tells whether it labels a target's series with its task's
+	// identity (host name, container instance, service name).
+	labels() bool
 	// needsKey tells whether it sends a target only under its metric key:
 	// then key problems are its warnings, and a target without a key is
 	// not scraped for it.
@@ -109,6 +112,11 @@ func (outs outputs) reserve(timeout time.Duration) time.Duration {
 		d = max(d, o.reserve(timeout))
 	}
 	return d
+}
+
+// label tells whether an output labels series with the task's identity.
+func (outs outputs) label() bool {
+	return slices.ContainsFunc(outs, output.labels)
 }
 
 // needKeys tells whether an output sends targets under their keys only.

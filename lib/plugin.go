@@ -95,7 +95,7 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	measureCtx, cancelMeasure := context.WithTimeout(ctx, measureTime)
 	defer cancelMeasure()
 	hc := newHTTPClient(measureTime)
-	src := p.source(opts.Source).open(opts, sourceEnv{hc: hc, formats: p.formats, timeout: measureTime})
+	src := p.source(opts.Source).open(opts, sourceEnv{hc: hc, formats: p.formats, timeout: measureTime, labels: outs.label()})
 	found, err := src.discover(measureCtx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
@@ -174,6 +174,10 @@ type sourceEnv struct {
 	hc      *http.Client
 	formats formatList    // what a gostats.format label may name
 	timeout time.Duration // the time the run gives discovery and the scrapes
+	// labels: an output labels its series with the task's identity, so
+	// the source also asks what only labels need (the host's name, the
+	// container instance), at the cost of more calls.
+	labels bool
 }
 
 // exitCode prints err, if any, and is the exit code for it.

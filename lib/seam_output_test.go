@@ -22,6 +22,7 @@ func openCaptureOutput(_ options, _ string, stdout io.Writer) (output, error) {
 func (captureOutput) graphs() map[string]mp.Graphs {
 	return map[string]mp.Graphs{"capture.#": {Label: "Capture", Unit: "integer", Metrics: []mp.Metrics{{Name: "up", Label: "Up"}}}}
 }
+func (captureOutput) labels() bool                                { return true }
 func (captureOutput) needsKey() bool                              { return false }
 func (captureOutput) reserve(timeout time.Duration) time.Duration { return timeout / 5 }
 func (captureOutput) errorsGraph() (name, label string)           { return "capture", "Capture" }

@@ -23,6 +23,9 @@ type target struct {
 	LaunchType    string  // EC2 or FARGATE, "" when the source does not say
 	ARN           taskARN // the task ARN's parts: region, account
 	HostName      string  // the name of the host the task runs on, "" when the source does not know it
+	Zone          string  // the availability zone, "" when the source does not say
+	InstanceARN   string  // the ECS container instance's ARN, "" when none (Fargate) or unknown
+	Image         string  // the container's image as the task definition names it (repository:tag)
 	Labels        map[string]string
 	Host          string // address used to reach the port
 	Port          uint16 // port used to reach it: HostPort or PrivatePort

@@ -49,10 +49,13 @@ type taskMetadata struct {
 	Revision    string
 	KnownStatus string
 	LaunchType  string
-	Containers  []struct {
+	// AvailabilityZone: ECS agent 1.39.0 and later, Fargate 1.4.0 and later
+	AvailabilityZone string
+	Containers       []struct {
 		DockerId    string
 		Name        string // in the task definition
 		DockerName  string
+		Image       string
 		Labels      map[string]string
 		KnownStatus string
 		Type        string // NORMAL; CNI_PAUSE for the pause container of an awsvpc task on EC2
@@ -183,6 +186,8 @@ func (s taskMetadataSource) discover(ctx context.Context) (found, error) {
 				Cluster:       md.Cluster,
 				LaunchType:    md.LaunchType,
 				Labels:        c.Labels,
+				Image:         c.Image,
+				Zone:          md.AvailabilityZone,
 				Host:          host,
 				Port:          p.containerPort,
 				PrivatePort:   p.containerPort,

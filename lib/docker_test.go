@@ -149,6 +149,7 @@ func TestTargetFromLabels(t *testing.T) {
 		LaunchType:    "EC2",
 		ARN:           taskARN{Partition: "aws", Region: "ap-northeast-1", Account: "123456789012", ID: "5f1d7a3c9b2e4c0d8a6b1e2f3a4b5c6d"},
 		Labels:        containers[6].Labels,
+		Image:         "statsapp:test",
 		Host:          "127.0.0.1",
 		Port:          32769,
 		HostPort:      32769,

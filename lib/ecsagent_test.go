@@ -183,7 +183,7 @@ func TestRunECSAgentFaults(t *testing.T) {
 		fault func(s *standin.Server)
 		cause string
 	}{
-		{"down", func(s *standin.Server) { s.Close() },
+		{"down", nil, // a port of the test's own where nothing listens: a closed stand-in's could be another's again
 			"connection refused: is the ECS agent running with its introspection API? from inside a container, set --ecs-agent-url to an address of the host"},
 		{"hung", func(s *standin.Server) { s.SetFault(standin.Hang) }, "no answer within 500ms: the ECS agent is hung or overloaded"},
 		{"500", func(s *standin.Server) { s.SetFault(standin.Status500) },
@@ -194,11 +194,15 @@ func TestRunECSAgentFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			host, _ := dockerWith(t, awsvpcFleet(t))
-			agent := ecsAgentStandIn(t)
-			tt.fault(agent)
-			run := runPlugin(t, "--docker-host", host, "--ecs-agent-url", agent.URL, "--key", "{family}-{slot}",
+			url := fmt.Sprintf("http://127.0.0.1:%d", refusingPort(t))
+			if tt.fault != nil {
+				agent := ecsAgentStandIn(t)
+				tt.fault(agent)
+				url = agent.URL
+			}
+			run := runPlugin(t, "--docker-host", host, "--ecs-agent-url", url, "--key", "{family}-{slot}",
 				"--timeout", timeout.String(), "--tempfile", filepath.Join(t.TempDir(), "state"))
-			want := fmt.Sprintf(skipped, agent.URL) + tt.cause
+			want := fmt.Sprintf(skipped, url) + tt.cause
 			if run.code != 0 || len(run.keys) != 2*gaugesPerTask() || !reflect.DeepEqual(run.stderr, []string{want}) {
 				t.Errorf("exit %d, %d keys, stderr %q\nwant the gauges of the 2 bridge tasks and %q", run.code, len(run.keys), run.stderr, want)
 			}

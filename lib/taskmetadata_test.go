@@ -183,27 +183,29 @@ func TestRunTaskMetadataFaults(t *testing.T) {
 		fault func(s *standin.Server)
 		want  string // %s: the task URL
 	}{
-		{"down", func(s *standin.Server) { s.Close() },
+		{"down", nil, // a port of the test's own where nothing listens: a closed stand-in's could be another's again
 			"cannot read task metadata at %s: connection refused: the endpoint is reached only from inside an ECS task; set --task-metadata-url if it is elsewhere"},
 		{"hung", func(s *standin.Server) { s.SetFault(standin.Hang) }, "cannot read task metadata at %s: no answer within 300ms"},
 		{"500", func(s *standin.Server) { s.SetFault(standin.Status500) }, "cannot read task metadata at %s: unexpected status 500 Internal Server Error"},
 		{"garbage", func(s *standin.Server) { s.SetFault(standin.Garbage) },
 			"cannot read task metadata at %s: invalid answer: invalid character '\\x00' looking for beginning of value"},
-		{"JSON of another endpoint", nil, "cannot read task metadata at %s: no TaskARN and no Containers: not a task metadata v4 answer"},
+		{"JSON of another endpoint", func(s *standin.Server) {}, "cannot read task metadata at %s: no TaskARN and no Containers: not a task metadata v4 answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			answer := "task-metadata-v4-fargate.json"
-			if tt.fault == nil {
+			if tt.name == "JSON of another endpoint" {
 				answer = "../stats.json" // a golang-stats-api-handler answer
 			}
-			srv := taskMetadataStandIn(t, answer)
+			url := fmt.Sprintf("http://127.0.0.1:%d/v4/0123456789abcdef", refusingPort(t))
 			if tt.fault != nil {
+				srv := taskMetadataStandIn(t, answer)
 				tt.fault(srv)
+				url = srv.URL
 			}
-			t.Setenv(envTaskMetadata, srv.URL)
+			t.Setenv(envTaskMetadata, url)
 			run := runPlugin(t, "--source", "task-metadata", "--timeout", timeout.String(), "--tempfile", filepath.Join(t.TempDir(), "state"))
-			want := pluginName + ": " + fmt.Sprintf(tt.want, srv.URL+"/task")
+			want := pluginName + ": " + fmt.Sprintf(tt.want, url+"/task")
 			if run.code != 1 || len(run.keys) != 0 || len(run.stderr) != 1 || run.stderr[0] != want {
 				t.Errorf("exit %d, stdout %q, stderr %q\nwant exit 1 and %q", run.code, run.keys, run.stderr, want)
 			}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
 	"github.com/jessevdk/go-flags"
 	"github.com/mackerelio/golib/pluginutil"
 )
@@ -170,10 +171,10 @@ func parseOutputs(opts options) (map[string]bool, error) {
 	case !outputs[outputOTLP]:
 		return outputs, nil
 	}
-	host, _, err := net.SplitHostPort(opts.OTLPEndpoint)
-	if err != nil || host == "" {
+	if otlpexport.CheckEndpoint(opts.OTLPEndpoint) != nil {
 		return nil, fmt.Errorf("--otlp-endpoint %q: want HOST:PORT, such as otlp.mackerelio.com:4317", opts.OTLPEndpoint)
 	}
+	host, _, _ := net.SplitHostPort(opts.OTLPEndpoint)
 	if opts.OTLPInsecure && opts.apiKey != "" && !isLoopback(host) {
 		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
 			envAPIKey, host, envAPIKey)

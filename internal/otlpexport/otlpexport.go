@@ -24,6 +24,7 @@ import (
 	"connectrpc.com/connect"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
+	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -88,7 +89,11 @@ func (e *Exporter) Send(ctx context.Context, resources []*metricspb.ResourceMetr
 	reqs := Requests(resources, limit)
 	hc := e.HTTPClient
 	if hc == nil {
-		tr := newTransport(e.Insecure)
+		tr, err := newTransport(e.Insecure)
+		if err != nil {
+			res.Failed = len(reqs)
+			return res, e.errorf("%v", err)
+		}
 		defer tr.CloseIdleConnections()
 		hc = &http.Client{Transport: tr}
 	}
@@ -264,19 +269,26 @@ func retryDelay(err *connect.Error) (time.Duration, bool) {
 
 // newTransport is a send's own: HTTP/2 only, over TLS with the system
 // roots (RootCAs nil: SSL_CERT_FILE and SSL_CERT_DIR apply), or in plain
-// text with prior knowledge (h2c); no proxy.
-func newTransport(insecure bool) *http.Transport {
+// text with prior knowledge (h2c); no proxy. Its HTTP/2 is golang.org/x/net's,
+// not the copy inside net/http: mackerel-agent runs its plugins with
+// GODEBUG=http2client=0 (what it sets for itself), which turns that copy off
+// and would leave the transport without HTTP/2.
+func newTransport(insecure bool) (*http.Transport, error) {
 	var p http.Protocols
 	if insecure {
 		p.SetUnencryptedHTTP2(true)
 	} else {
 		p.SetHTTP2(true)
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Protocols:       &p,
 		DialContext:     (&net.Dialer{KeepAlive: -1}).DialContext,
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
 	}
+	if _, err := http2.ConfigureTransports(t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func newGzipWriter() connect.Compressor {

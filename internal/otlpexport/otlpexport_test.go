@@ -321,15 +321,47 @@ func TestSendTLSSystemRoots(t *testing.T) {
 	}
 }
 
-// TestHelperProcess sends threeResources with TLS and the system roots to
-// OTLPEXPORT_HELPER_ENDPOINT and prints the outcome; without it, it does
-// nothing.
+// mackerel-agent runs its plugins with GODEBUG=http2client=0, which turns
+// off net/http's own HTTP/2 client: the send still speaks HTTP/2, in plain
+// text and over TLS.
+func TestSendHTTP2ClientOff(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("TLS=", useTLS), func(t *testing.T) {
+			srv := newServer(t, useTLS, ok)
+			env := map[string]string{"GODEBUG": "http2client=0", "OTLPEXPORT_HELPER_ENDPOINT": srv.Endpoint}
+			if useTLS {
+				env["SSL_CERT_FILE"] = srv.CAFile
+			} else {
+				env["OTLPEXPORT_HELPER_INSECURE"] = "1"
+			}
+			out, err := helper(t, env)
+			if err != nil || out != "ok 2 requests\n" {
+				t.Fatalf("helper: %v\n%s", err, out)
+			}
+			got := srv.received()
+			if len(got) != 2 {
+				t.Fatalf("%d requests received, want 2", len(got))
+			}
+			for i, r := range got {
+				if r.proto != 2 || r.tls != useTLS {
+					t.Errorf("request %d: HTTP/%d, TLS %v", i, r.proto, r.tls)
+				}
+				checkHeaders(t, i, r)
+			}
+		})
+	}
+}
+
+// TestHelperProcess sends threeResources to OTLPEXPORT_HELPER_ENDPOINT, with
+// TLS and the system roots or, given OTLPEXPORT_HELPER_INSECURE, in plain
+// text, and prints the outcome; without an endpoint, it does nothing.
 func TestHelperProcess(t *testing.T) {
 	endpoint := os.Getenv("OTLPEXPORT_HELPER_ENDPOINT")
 	if endpoint == "" {
 		return
 	}
-	e := &Exporter{Endpoint: endpoint, APIKey: testKey, UserAgent: "test-agent/1.0", MaxRequestBytes: 3000}
+	e := &Exporter{Endpoint: endpoint, Insecure: os.Getenv("OTLPEXPORT_HELPER_INSECURE") != "", APIKey: testKey,
+		UserAgent: "test-agent/1.0", MaxRequestBytes: 3000}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := e.Send(ctx, threeResources())

@@ -8,19 +8,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
 	"os"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
 )
 
 // startCollector starts a collector from OTELCOL_BIN for the test (skipped
@@ -47,7 +45,10 @@ func TestCollectorHarness(t *testing.T) {
 		name := map[bool]string{false: "plain", true: "TLS"}[useTLS]
 		t.Run(name, func(t *testing.T) {
 			endpoint, received, caFile := startCollector(t, otelcoltest.Options{TLS: useTLS, HeaderAttribute: "got.key"})
-			creds := insecure.NewCredentials()
+			// gRPC over HTTP/2: TLS with the CA, or plain text (h2c)
+			var protos http.Protocols
+			tr := &http.Transport{Protocols: &protos}
+			url := "http://" + endpoint
 			if useTLS {
 				pem, err := os.ReadFile(caFile)
 				if err != nil {
@@ -57,16 +58,17 @@ func TestCollectorHarness(t *testing.T) {
 				if !pool.AppendCertsFromPEM(pem) {
 					t.Fatal("no certificate in " + caFile)
 				}
-				creds = credentials.NewTLS(&tls.Config{RootCAs: pool})
+				tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+				protos.SetHTTP2(true)
+				url = "https://" + endpoint
+			} else {
+				protos.SetUnencryptedHTTP2(true)
 			}
-			conn, err := grpc.NewClient("passthrough:///"+endpoint, grpc.WithTransportCredentials(creds))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			defer tr.CloseIdleConnections()
+			client := connect.NewClient[colmetricspb.ExportMetricsServiceRequest, colmetricspb.ExportMetricsServiceResponse](
+				&http.Client{Transport: tr}, url+"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", connect.WithGRPC())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			ctx = metadata.AppendToOutgoingContext(ctx, "Mackerel-Api-Key", key)
 			str := func(k, v string) *commonpb.KeyValue {
 				return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 			}
@@ -79,7 +81,9 @@ func TestCollectorHarness(t *testing.T) {
 					}}}},
 				}}}},
 			}}}
-			if _, err := colmetricspb.NewMetricsServiceClient(conn).Export(ctx, req); err != nil {
+			r := connect.NewRequest(req)
+			r.Header().Set("Mackerel-Api-Key", key)
+			if _, err := client.CallUnary(ctx, r); err != nil {
 				t.Fatal(err)
 			}
 			got := received(1)

@@ -14,6 +14,8 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,14 +25,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
 
 const (
@@ -603,15 +602,25 @@ func TestOTLPInsecureRefused(t *testing.T) {
 	assertNoKey(t, map[string]string{"stdout": r.stdout, "stderr": r.stderr})
 }
 
-// otlpRefusingServer answers every export as Mackerel answers a bad key,
-// quoting the key it got, which the plugin must not print.
-type otlpRefusingServer struct {
-	colmetricspb.UnimplementedMetricsServiceServer
-}
-
-func (otlpRefusingServer) Export(ctx context.Context, _ *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return nil, status.Errorf(codes.Unauthenticated, "invalid API key %q", md.Get("mackerel-api-key"))
+// otlpRefusingServer is an OTLP/gRPC receiver in plain text (h2c) on
+// loopback that answers every export as Mackerel answers a bad key, quoting
+// the key it got, which the plugin must not print. It returns its
+// host:port.
+func otlpRefusingServer(t *testing.T) string {
+	t.Helper()
+	const path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+	mux := http.NewServeMux()
+	mux.Handle(path, connect.NewUnaryHandler(path,
+		func(_ context.Context, r *connect.Request[colmetricspb.ExportMetricsServiceRequest]) (*connect.Response[colmetricspb.ExportMetricsServiceResponse], error) {
+			return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("invalid API key %q", r.Header().Get("Mackerel-Api-Key")))
+		}))
+	srv := httptest.NewUnstartedServer(mux)
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &p
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
 }
 
 // TestOTLPCollectorFails: whatever the collector does (down, hung, refusing
@@ -645,14 +654,7 @@ func TestOTLPCollectorFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hung.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	colmetricspb.RegisterMetricsServiceServer(srv, otlpRefusingServer{})
-	go srv.Serve(l)
-	defer srv.Stop()
+	refusing := otlpRefusingServer(t)
 	plain := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{})
 
 	for _, tt := range []struct {
@@ -662,7 +664,7 @@ func TestOTLPCollectorFails(t *testing.T) {
 	}{
 		{"down", down, true, "connection refused"},
 		{"hung", hung.Addr().String(), true, "DeadlineExceeded"},
-		{"refusing the key", l.Addr().String(), true, "Unauthenticated: invalid API key"},
+		{"refusing the key", refusing, true, "Unauthenticated: invalid API key"},
 		{"no TLS", plain.Endpoint, false, "Unavailable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,3 +171,55 @@ func TestTempfile(t *testing.T) {
 		t.Errorf("--tempfile: %s", got)
 	}
 }
+
+// TestParseOptionsOTLPEndpoint: --otlp-endpoint is HOST:PORT and nothing
+// else; any other form is a usage error (exit 2) of exactly one line naming
+// HOST:PORT, with nothing on stdout, before anything is dialled.
+func TestParseOptionsOTLPEndpoint(t *testing.T) {
+	t.Setenv("MACKEREL_APIKEY", "")
+	for _, endpoint := range []string{"localhost:4317", "otlp.mackerelio.com:4317", "[::1]:4317", "127.0.0.1:4317"} {
+		t.Run(endpoint, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			p := defaultParts(time.Now)
+			o, code, done := parseOptions(p, []string{"--output", "otlp", "--otlp-endpoint", endpoint}, &stdout, &stderr)
+			if code != 0 || done || stdout.Len() != 0 || stderr.Len() != 0 || o.OTLPEndpoint != endpoint {
+				t.Errorf("exit %d, done %v, stdout %q, stderr %q", code, done, stdout.String(), stderr.String())
+			}
+			if outs, err := openOutputs(p.outputs, o, "test", &stdout); err != nil || len(outs) != 1 {
+				t.Errorf("outputs %v, %v; want the OTLP output", outs, err)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, endpoint string }{
+		{"http scheme", "http://x:4317"},
+		{"https scheme, no port", "https://host"},
+		{"https URL of Mackerel", "https://otlp.mackerelio.com:4317"},
+		{"grpc scheme", "grpc://otlp.mackerelio.com:4317"},
+		{"a path", "host:4317/v1"},
+		{"a path after the slash", "otlp.mackerelio.com:4317/"},
+		{"empty host", ":4317"},
+		{"no port", "otlp.mackerelio.com"},
+		{"empty port", "otlp.mackerelio.com:"},
+		{"non-numeric port", "otlp.mackerelio.com:grpc"},
+		{"port 0", "otlp.mackerelio.com:0"},
+		{"port over 65535", "otlp.mackerelio.com:65536"},
+		{"negative port", "otlp.mackerelio.com:-4317"},
+		{"IPv6 without brackets", "::1:4317"},
+		{"brackets without IPv6", "[localhost]:4317"},
+		{"brackets around IPv4", "[127.0.0.1]:4317"},
+		{"unclosed bracket", "[::1:4317"},
+		{"user info", "user@otlp.mackerelio.com:4317"},
+		{"a space", "otlp.mackerelio.com :4317"},
+		{"a query", "otlp.mackerelio.com:4317?x=1"},
+		{"an empty label", "otlp..mackerelio.com:4317"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), defaultParts(time.Now), []string{"--output", "mackerel,otlp", "--otlp-endpoint", tt.endpoint}, "test", &stdout, &stderr)
+			want := `mackerel-plugin-ecs-gostats: --otlp-endpoint "` + tt.endpoint + `": want HOST:PORT, such as otlp.mackerelio.com:4317` + "\n"
+			if code != 2 || stdout.Len() != 0 || stderr.String() != want {
+				t.Errorf("exit %d, stdout %q, stderr %q\nwant exit 2, no stdout and %q", code, stdout.String(), stderr.String(), want)
+			}
+		})
+	}
+}

@@ -8,40 +8,29 @@ package mpecsgostats
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding/gzip"
-
 	mp "github.com/mackerelio/go-mackerel-plugin-helper"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
+	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
 )
 
 const (
 	// otlpMaxRequestBytes bounds one export request, uncompressed (what a
 	// receiver checks against its limit after gzip): Mackerel refuses
 	// requests over 4 MB.
-	otlpMaxRequestBytes = 3_500_000
-	// otlpAPIKeyHeader carries the Mackerel API key (gRPC metadata keys are
-	// lower case on the wire).
-	otlpAPIKeyHeader = "mackerel-api-key"
+	otlpMaxRequestBytes = otlpexport.DefaultMaxRequestBytes
 	// otlpScopeName is the instrumentation scope of every series sent.
 	otlpScopeName = "github.com/ecs-gostats/mackerel-plugin-ecs-gostats"
 	// otlpUpMetric is the per-target gauge: 1 when the target answered this
@@ -355,30 +344,23 @@ func (m otlpMetric) metric(p *metricspb.NumberDataPoint) *metricspb.Metric {
 	return out
 }
 
-// otlpRequests puts the targets' resources, in order, into as few export
-// requests as fit under limit bytes each (proto.Size, uncompressed). A
-// resource bigger than limit on its own goes alone in a request.
+// otlpRequests is the targets' resources at now in the export requests a
+// send makes of them (otlpexport.Requests).
 func otlpRequests(targets []otlpTarget, now time.Time, scope *commonpb.InstrumentationScope, limit int) []*colmetricspb.ExportMetricsServiceRequest {
-	var reqs []*colmetricspb.ExportMetricsServiceRequest
-	var cur *colmetricspb.ExportMetricsServiceRequest
-	size := 0
-	for _, t := range targets {
-		rm := t.resourceMetrics(now, scope)
-		// field 1 of the request, length-delimited
-		n := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(rm))
-		if cur == nil || size+n > limit && len(cur.ResourceMetrics) > 0 {
-			cur = &colmetricspb.ExportMetricsServiceRequest{}
-			reqs = append(reqs, cur)
-			size = 0
-		}
-		cur.ResourceMetrics = append(cur.ResourceMetrics, rm)
-		size += n
-	}
-	return reqs
+	return otlpexport.Requests(otlpResources(targets, now, scope), limit)
 }
 
-// otlpExporter sends a run's targets to one OTLP/gRPC endpoint, over a
-// connection of its own for each send.
+// otlpResources are the targets' resources at now, in order.
+func otlpResources(targets []otlpTarget, now time.Time, scope *commonpb.InstrumentationScope) []*metricspb.ResourceMetrics {
+	resources := make([]*metricspb.ResourceMetrics, 0, len(targets))
+	for _, t := range targets {
+		resources = append(resources, t.resourceMetrics(now, scope))
+	}
+	return resources
+}
+
+// otlpExporter sends a run's targets to one OTLP/gRPC endpoint
+// (otlpexport.Exporter), over connections of its own for each send.
 type otlpExporter struct {
 	endpoint string        // host:port
 	insecure bool          // plain text; else TLS, verified against the system roots
@@ -387,26 +369,16 @@ type otlpExporter struct {
 	version  string        // the plugin's, in the user agent and the scope
 
 	// for tests
-	maxRequestBytes int                                             // 0 means otlpMaxRequestBytes
-	dialer          func(context.Context, string) (net.Conn, error) // nil means grpc's
-}
-
-// otlpResult is what a send did.
-type otlpResult struct {
-	requests int      // export requests sent and accepted
-	failed   int      // export requests that failed or were not sent
-	bytes    int      // their size, uncompressed
-	points   int      // data points in them
-	warnings []string // one line each: a partial success
+	maxRequestBytes int          // 0 means otlpMaxRequestBytes
+	httpClient      *http.Client // nil means the send's own
 }
 
 // send exports the targets at now. The error, one line, names the endpoint
 // and never the API key; requests that were accepted before or after a
 // failed one are counted in the result.
-func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.Time) (otlpResult, error) {
-	var res otlpResult
+func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.Time) (otlpexport.Result, error) {
 	if len(targets) == 0 {
-		return res, nil
+		return otlpexport.Result{}, nil
 	}
 	if e.timeout > 0 {
 		var cancel context.CancelFunc
@@ -418,102 +390,9 @@ func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.
 		limit = otlpMaxRequestBytes
 	}
 	scope := &commonpb.InstrumentationScope{Name: otlpScopeName, Version: e.version}
-	reqs := otlpRequests(targets, now, scope, limit)
-
-	creds := insecure.NewCredentials()
-	if !e.insecure {
-		// RootCAs nil: the system's roots (SSL_CERT_FILE, SSL_CERT_DIR)
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
-	}
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithUserAgent("mackerel-plugin-ecs-gostats/" + e.version),
-		grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)),
-	}
-	if e.dialer != nil {
-		opts = append(opts, grpc.WithContextDialer(e.dialer))
-	}
-	// passthrough: the endpoint goes to the dialer as it is (host:port), as
-	// the OpenTelemetry exporters take it, and is resolved when dialed
-	conn, err := grpc.NewClient("passthrough:///"+e.endpoint, opts...)
-	if err != nil {
-		res.failed = len(reqs)
-		return res, e.errorf("%v", err)
-	}
-	defer conn.Close()
-	client := colmetricspb.NewMetricsServiceClient(conn)
-	if e.apiKey != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, otlpAPIKeyHeader, e.apiKey)
-	}
-
-	var failed []string
-	for i, req := range reqs {
-		which := ""
-		if len(reqs) > 1 {
-			which = fmt.Sprintf("request %d of %d: ", i+1, len(reqs))
-		}
-		if ctx.Err() != nil {
-			failed = append(failed, which+"not sent: "+context.Cause(ctx).Error())
-			continue
-		}
-		resp, err := client.Export(ctx, req)
-		if err != nil {
-			failed = append(failed, which+e.describe(err))
-			continue
-		}
-		res.requests++
-		res.bytes += proto.Size(req)
-		res.points += otlpPoints(req)
-		if ps := resp.GetPartialSuccess(); ps.GetRejectedDataPoints() > 0 || ps.GetErrorMessage() != "" {
-			res.warnings = append(res.warnings, e.line(fmt.Sprintf("otlp %s: %s%d data points rejected: %s",
-				e.endpoint, which, ps.GetRejectedDataPoints(), ps.GetErrorMessage())))
-		}
-	}
-	res.failed = len(failed)
-	switch len(failed) {
-	case 0:
-		return res, nil
-	case 1:
-		return res, e.errorf("%s", failed[0])
-	default:
-		return res, e.errorf("%s (and %d more requests failed)", failed[0], len(failed)-1)
-	}
-}
-
-// describe is an Export error in a few words: the gRPC code and message.
-func (e *otlpExporter) describe(err error) string {
-	if s, ok := status.FromError(err); ok {
-		return s.Code().String() + ": " + s.Message()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	return err.Error()
-}
-
-func (e *otlpExporter) errorf(format string, a ...any) error {
-	return errors.New(e.line("otlp " + e.endpoint + ": " + fmt.Sprintf(format, a...)))
-}
-
-// line makes s one line without the API key.
-func (e *otlpExporter) line(s string) string {
-	if e.apiKey != "" {
-		s = strings.ReplaceAll(s, e.apiKey, "[key]")
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// otlpPoints counts the number data points of a request.
-func otlpPoints(req *colmetricspb.ExportMetricsServiceRequest) int {
-	n := 0
-	for _, rm := range req.GetResourceMetrics() {
-		for _, sm := range rm.GetScopeMetrics() {
-			for _, m := range sm.GetMetrics() {
-				n += len(m.GetGauge().GetDataPoints()) + len(m.GetSum().GetDataPoints())
-			}
-		}
-	}
-	return n
+	x := &otlpexport.Exporter{Endpoint: e.endpoint, Insecure: e.insecure, APIKey: e.apiKey,
+		UserAgent: "mackerel-plugin-ecs-gostats/" + e.version, MaxRequestBytes: limit, HTTPClient: e.httpClient}
+	return x.Send(ctx, otlpResources(targets, now, scope))
 }
 
 // envAPIKey is where the Mackerel API key for the OTLP output is read from:
@@ -531,10 +410,10 @@ func openOTLPOutput(opts options, version string, _ io.Writer) (output, error) {
 	if opts.OTLPEndpoint == "" {
 		return nil, fmt.Errorf("--output %s: needs --otlp-endpoint HOST:PORT", opts.Output)
 	}
-	host, _, err := net.SplitHostPort(opts.OTLPEndpoint)
-	if err != nil || host == "" {
+	if otlpexport.CheckEndpoint(opts.OTLPEndpoint) != nil {
 		return nil, fmt.Errorf("--otlp-endpoint %q: want HOST:PORT, such as otlp.mackerelio.com:4317", opts.OTLPEndpoint)
 	}
+	host, _, _ := net.SplitHostPort(opts.OTLPEndpoint)
 	if opts.OTLPInsecure && opts.apiKey != "" && !isLoopback(host) {
 		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
 			envAPIKey, host, envAPIKey)
@@ -580,10 +459,10 @@ func (o otlpOutput) write(ctx context.Context, r *report) (outcome, error) {
 		targets = append(targets, ot)
 	}
 	res, err := o.exporter.send(ctx, targets, r.time)
-	out := outcome{warnings: res.warnings}
+	out := outcome{warnings: res.Warnings}
 	if err != nil {
 		out.warnings = append(out.warnings, err.Error())
-		out.errors = res.failed
+		out.errors = res.Failed
 	}
 	return out, nil
 }

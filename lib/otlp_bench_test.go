@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
+	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -47,15 +48,15 @@ func BenchmarkOTLPEncode1000(b *testing.B) {
 
 // BenchmarkOTLPSend1000 sends a run of 1,000 targets to the real collector
 // (OTELCOL_BIN) over a new plain-text connection, as a run does: making the
-// requests, gzip, gRPC, and the collector's own handling until it answers.
+// requests, gzip, gRPC over HTTP/2, and the collector's own handling until it answers.
 // wire-bytes are what the exporter wrote to the connection.
 func BenchmarkOTLPSend1000(b *testing.B) {
 	col := otelcoltest.Start(b, otelcoltest.Bin(b), otelcoltest.Options{})
 	targets := otlpTestTargets(1000)
 	var wire atomic.Int64
 	e := &otlpExporter{endpoint: col.Endpoint, insecure: true, apiKey: otlpTestKey, timeout: 0, version: "bench",
-		dialer: otlpCountingDialer(&wire)}
-	var res otlpResult
+		httpClient: otlpCountingClient(&wire)}
+	var res otlpexport.Result
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
@@ -63,7 +64,7 @@ func BenchmarkOTLPSend1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(res.requests), "requests/op")
-	b.ReportMetric(float64(res.bytes), "request-bytes/op")
+	b.ReportMetric(float64(res.Requests), "requests/op")
+	b.ReportMetric(float64(res.Bytes), "request-bytes/op")
 	b.ReportMetric(float64(wire.Load())/float64(b.N), "wire-bytes/op")
 }

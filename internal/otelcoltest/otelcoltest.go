@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -200,6 +200,18 @@ func (c *Collector) Logs() string { return c.logs.String() }
 // Metrics reads back the resource metrics the collector has written, in the
 // order received (an empty list before any).
 func (c *Collector) Metrics() ([]*metricspb.ResourceMetrics, error) {
+	reqs, err := c.Requests()
+	var out []*metricspb.ResourceMetrics
+	for _, r := range reqs {
+		out = append(out, r...)
+	}
+	return out, err
+}
+
+// Requests reads back what the collector has written, one export request
+// received an entry (the pipeline has no batching: the file exporter writes
+// a line a request), in the order received.
+func (c *Collector) Requests() ([][]*metricspb.ResourceMetrics, error) {
 	b, err := os.ReadFile(c.out)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -208,7 +220,7 @@ func (c *Collector) Metrics() ([]*metricspb.ResourceMetrics, error) {
 		return nil, err
 	}
 	b = b[:bytes.LastIndexByte(b, '\n')+1] // not a line still being written
-	var out []*metricspb.ResourceMetrics
+	var out [][]*metricspb.ResourceMetrics
 	for i, line := range bytes.Split(b, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -217,7 +229,7 @@ func (c *Collector) Metrics() ([]*metricspb.ResourceMetrics, error) {
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(line, &md); err != nil {
 			return nil, fmt.Errorf("line %d of the file exporter's output: %v", i+1, err)
 		}
-		out = append(out, md.ResourceMetrics...)
+		out = append(out, md.ResourceMetrics)
 	}
 	return out, nil
 }

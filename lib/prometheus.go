@@ -109,7 +109,7 @@ const gcSeries = "go_gc_duration_seconds"
 // which the text format's parser would take for a second family. Text the
 // parser rejects, or text without go_* series, is an error.
 func parsePrometheus(body []byte) (values, error) {
-	if firstNonSpace(body) == '{' && json.Valid(body) {
+	if c := firstNonSpace(body); (c == '{' || c == '[') && json.Valid(body) {
 		return nil, errors.New("invalid Prometheus text: a JSON document")
 	}
 	text, lines := goLines(body, isOpenMetrics(body))

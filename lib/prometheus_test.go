@@ -154,16 +154,8 @@ func TestParsePrometheus(t *testing.T) {
 		{"go_memstats_lookups_total (client_golang before 1.20)", []byte("# TYPE go_memstats_lookups_total counter\ngo_memstats_lookups_total 2089\n"),
 			map[string]float64{"operation.memory_lookups": 2089}, ""},
 	}
-	// A row that found a bug of the code under test waits here for its fix,
-	// skipped so that the other rows run.
-	pending := map[string]string{
-		"a JSON array": "parsePrometheus names only a JSON object a JSON document: a JSON array gets the parser's \"invalid metric name\"",
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if why, ok := pending[tt.name]; ok {
-				t.Skip("pending a fix: " + why)
-			}
 			assertParse(t, readAs(prometheusFormat{}), tt.body, tt.want, tt.wantErr)
 		})
 	}

@@ -348,3 +348,68 @@ func TestContainerMetricsGraphs(t *testing.T) {
 		}
 	}
 }
+
+// With --source task-metadata, one /task/stats a run answers for every
+// container; a container it has no entry for costs that container only.
+func TestContainerMetricsTaskMetadata(t *testing.T) {
+	ids := []string{
+		"1111aaaa2222bbbb3333cccc4444dddd5555eeee6666ffff7777aaaa8888bbbb", // task_stats_v2_bridge.json: nginx
+		"2222bbbb3333cccc4444dddd5555eeee6666ffff7777aaaa8888bbbb9999cccc", // sidecar
+		"3333cccc4444dddd5555eeee6666ffff7777aaaa8888bbbb9999cccc0000dddd", // not in it
+	}
+	var containers []map[string]any
+	for i, name := range []string{"nginx", "sidecar", "ghost"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"goroutine_num": 7}`)
+		}))
+		t.Cleanup(srv.Close)
+		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		p, _ := strconv.Atoi(port)
+		containers = append(containers, map[string]any{"DockerId": ids[i], "Name": name, "DockerName": "ecs-web-2-" + name,
+			"KnownStatus": "RUNNING", "Type": "NORMAL", "Ports": []map[string]any{{"ContainerPort": p, "Protocol": "tcp", "HostPort": p}},
+			"Networks": []map[string]any{{"NetworkMode": "bridge", "IPv4Addresses": []string{"127.0.0.1"}}}})
+	}
+	var statsCalls int
+	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/task":
+			json.NewEncoder(w).Encode(map[string]any{"TaskARN": "arn:aws:ecs:ap-northeast-1:123456789012:task/c/0123", "Family": "web", "Revision": "2",
+				"Containers": containers})
+		case "/task/stats":
+			statsCalls++
+			b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", "task_stats_v2_bridge.json"))
+			if err != nil {
+				t.Error(err)
+			}
+			w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(md.Close)
+	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "--source", "task-metadata", "--task-metadata-url", md.URL,
+		"--tempfile", filepath.Join(t.TempDir(), "state"), "--container-metrics")
+	if code != 0 || statsCalls != 1 {
+		t.Fatalf("code %d, %d calls of /task/stats, stderr %q", code, statsCalls, stderr)
+	}
+	// nginx: 1.5 s of CPU over the 1 s from preread to read is 150 %; its
+	// working set 50000000 less 10000000 inactive. sidecar: no precpu, no
+	// CPU; its inactive file is above its usage: 0; the agent's network
+	// rates. No limit of memory in either answer.
+	want := []string{
+		"gostats.nginx.container_cpu.limit\t200.000000\t1764626880",
+		"gostats.nginx.container_cpu.usage\t150.000000\t1764626880",
+		"gostats.nginx.container_memory.usage\t40000000.000000\t1764626880",
+		"gostats.sidecar.container_cpu.limit\t200.000000\t1764626880",
+		"gostats.sidecar.container_memory.usage\t0.000000\t1764626880",
+		"gostats.sidecar.container_network.rx_bytes\t1.500000\t1764626880",
+		"gostats.sidecar.container_network.tx_bytes\t2.500000\t1764626880",
+		"gostats_scrape.containers.errors\t1.000000\t1764626880",
+	}
+	if got := sorted(containerLinesOf(stdout)); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if w := "warning: container metrics of container ecs-web-2-ghost 3333cccc4444: " + md.URL + "/task/stats has no entry for it\n"; stderr != w {
+		t.Errorf("stderr %q, want %q", stderr, w)
+	}
+}

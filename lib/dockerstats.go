@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/docker/docker/client"
@@ -16,10 +17,22 @@ import (
 // memory limit): the HostConfig quotas are not asked for.
 
 // containerStats asks the daemon for the stats of each container id, at
-// most concurrency at once.
+// most concurrency at once. A daemon that refuses the API version asked
+// first (as discovery does, see apiVersion) is asked again after
+// negotiating.
 func (d dockerSource) containerStats(ctx context.Context, ids []string, concurrency int) map[string]statsResult {
+	out := d.statsWith(ctx, ids, concurrency, client.WithVersion(apiVersion))
+	for _, r := range out {
+		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
+			return d.statsWith(ctx, ids, concurrency, client.WithAPIVersionNegotiation())
+		}
+	}
+	return out
+}
+
+func (d dockerSource) statsWith(ctx context.Context, ids []string, concurrency int, version client.Opt) map[string]statsResult {
 	out := make(map[string]statsResult, len(ids))
-	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), client.WithVersion(cstats.MinAPIVersion))
+	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
 	if err != nil {
 		for _, id := range ids {
 			out[id] = statsResult{err: err}

@@ -14,6 +14,7 @@ type health struct {
 	discoveryErrors int
 	elapsed         time.Duration
 	outputErrors    []outputErrors // of the outputs that count errors
+	containerErrors int            // --container-metrics: stats calls that failed
 }
 
 // outputErrors is an output's errors figure.

@@ -31,10 +31,26 @@ func printList(w io.Writer, r *report) error {
 		if res.how.format != nil {
 			read = fmt.Sprintf("%s (%s) at %s (%s)", res.how.format.name(), res.how.formatFrom, res.how.path, res.how.pathFrom)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", res.target.ContainerName, res.target.ShortID(), family, addr, res.key, status, read)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", res.target.ContainerName, res.target.ShortID(), family, addr, res.key, status, read)
+		if r.containerMetrics {
+			line += "\t" + statsStatus(r.containers.byID(res.target.ContainerID))
+		}
+		fmt.Fprintln(tw, line)
 	}
 	for _, p := range r.passed {
 		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tpassed over: %s\n", p.name, shortID(p.id), p.why)
 	}
 	return tw.Flush()
+}
+
+// statsStatus is what --list says of a container's stats: "stats ok", or
+// "stats: <error>".
+func statsStatus(c *containerResult) string {
+	switch {
+	case c == nil:
+		return "stats: not asked"
+	case c.err != nil:
+		return "stats: " + c.err.Error()
+	}
+	return "stats ok"
 }

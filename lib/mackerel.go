@@ -20,20 +20,27 @@ import (
 // mackerel-agent's protocol too: they are here, printed whatever --output.
 
 type mackerelOutput struct {
-	w      io.Writer
-	prefix string
-	only   graphSet // --graphs
+	w          io.Writer
+	prefix     string
+	only       graphSet // --graphs
+	containers bool     // --container-metrics
 }
 
 func openMackerelOutput(opts options, _ string, stdout io.Writer) (output, error) {
-	return mackerelOutput{w: stdout, prefix: opts.Prefix, only: opts.graphs}, nil
+	return mackerelOutput{w: stdout, prefix: opts.Prefix, only: opts.graphs, containers: opts.ContainerMetrics}, nil
 }
 
 func (mackerelOutput) labels() bool                        { return false }
 func (mackerelOutput) needsKey() bool                      { return true }
 func (mackerelOutput) reserve(time.Duration) time.Duration { return 0 }
 func (mackerelOutput) errorsGraph() (name, label string)   { return "", "" }
-func (o mackerelOutput) graphs() map[string]mp.Graphs      { return graphDefinitions(o.prefix, o.only) }
+func (o mackerelOutput) graphs() map[string]mp.Graphs {
+	g := graphDefinitions(o.prefix, o.only)
+	if o.containers {
+		maps.Copy(g, containerGraphDefinitions(o.prefix, o.only))
+	}
+	return g
+}
 
 // write prints every keyed target's values (gauges as read, counters as
 // rates) in metricDefs order.
@@ -49,6 +56,9 @@ func (o mackerelOutput) write(_ context.Context, r *report) (outcome, error) {
 				lines = append(lines, metricLine{key: o.prefix + "." + res.key + "." + m.key(), value: v, time: ts})
 			}
 		}
+	}
+	if o.containers {
+		lines = append(lines, containerLines(o.prefix, r.containers, o.only, ts)...)
 	}
 	return outcome{}, printValues(o.w, lines)
 }
@@ -95,16 +105,21 @@ func graphDefinitions(prefix string, only graphSet) map[string]mp.Graphs {
 
 // healthWriter prints the health lines of a run.
 type healthWriter struct {
-	w       io.Writer
-	prefix  string
-	outputs outputs // those with an errorsGraph add a line
+	w          io.Writer
+	prefix     string
+	outputs    outputs // those with an errorsGraph add a line
+	containers bool    // --container-metrics adds the containers' errors line
 }
 
 // healthKeyPrefix is the first part of the health metric keys.
 func healthKeyPrefix(prefix string) string { return prefix + "_scrape" }
 
 func (hw healthWriter) write(now time.Time, h health) error {
-	return printValues(hw.w, healthLines(hw.prefix, h, hw.outputs, now))
+	lines := healthLines(hw.prefix, h, hw.outputs, now)
+	if hw.containers {
+		lines = append(lines, metricLine{key: healthKeyPrefix(hw.prefix) + ".containers.errors", value: float64(h.containerErrors), time: now.Unix()})
+	}
+	return printValues(hw.w, lines)
 }
 
 // healthLines are the health figures as metric lines, in healthMetricDefs
@@ -143,6 +158,10 @@ func (hw healthWriter) graphs() map[string]mp.Graphs {
 			graphs[hp+"."+name] = mp.Graphs{Label: title(hw.prefix) + " Scrape " + label, Unit: "integer",
 				Metrics: []mp.Metrics{{Name: "errors", Label: "Errors"}}}
 		}
+	}
+	if hw.containers {
+		graphs[hp+".containers"] = mp.Graphs{Label: title(hw.prefix) + " Scrape Containers", Unit: "integer",
+			Metrics: []mp.Metrics{{Name: "errors", Label: "Stats Errors"}}}
 	}
 	return graphs
 }

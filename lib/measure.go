@@ -13,15 +13,19 @@ import (
 
 // measurements are what the kinds measured, each in its own shape.
 type measurements struct {
-	runtime []result // the Go runtime of each target, in target order
+	runtime    []result              // the Go runtime of each target, in target order
+	containers containerMeasurements // each container's own use (containers.go); none without a meter
 }
 
 // measure runs the kinds at once and returns when all are done; each ends
-// at ctx's deadline.
-func measure(ctx context.Context, sc scraper, targets []keyed) measurements {
+// at ctx's deadline. cm is nil when the containers are not measured.
+func measure(ctx context.Context, sc scraper, cm *containerMeter, targets []keyed) measurements {
 	var m measurements
 	var wg sync.WaitGroup
 	wg.Go(func() { m.runtime = sc.scrape(ctx, targets) })
+	if cm != nil {
+		wg.Go(func() { m.containers = cm.measure(ctx, targets) })
+	}
 	wg.Wait()
 	return m
 }

@@ -122,21 +122,38 @@ type graphSet map[string]bool
 func (g graphSet) has(graph string) bool { return g == nil || g[graph] }
 
 // parseGraphs checks a --graphs list; empty means all.
-func parseGraphs(list string) (graphSet, error) {
+func parseGraphs(list string) (graphSet, error) { return parseGraphsWith(list, false) }
+
+// parseGraphsWith checks a --graphs list; empty means all. The container
+// graphs are valid only with containers (--container-metrics), which then
+// needs one of them in a list.
+func parseGraphsWith(list string, containers bool) (graphSet, error) {
 	if list == "" {
 		return nil, nil
 	}
-	var valid []string
+	var valid, containerGraphs []string
 	for _, g := range graphDefs {
 		valid = append(valid, g.name)
+	}
+	for _, g := range containerGraphDefs {
+		containerGraphs = append(containerGraphs, g.name)
+	}
+	if containers {
+		valid = append(valid, containerGraphs...)
 	}
 	graphs := graphSet{}
 	for _, g := range strings.Split(list, ",") {
 		g = strings.TrimSpace(g)
-		if !slices.Contains(valid, g) {
+		switch {
+		case !containers && slices.Contains(containerGraphs, g):
+			return nil, fmt.Errorf("--graphs %q: graph %q only with --container-metrics", list, g)
+		case !slices.Contains(valid, g):
 			return nil, fmt.Errorf("--graphs %q: unknown graph %q (valid: %s)", list, g, strings.Join(valid, ","))
 		}
 		graphs[g] = true
+	}
+	if containers && !slices.ContainsFunc(containerGraphs, func(g string) bool { return graphs[g] }) {
+		return nil, fmt.Errorf("--container-metrics: --graphs %q names no container graph (%s)", list, strings.Join(containerGraphs, ","))
 	}
 	return graphs, nil
 }

@@ -23,6 +23,10 @@ type report struct {
 	passed   []passedOver
 	warnings []string
 	health   health
+	// containers: with --container-metrics (containerMetrics), each
+	// measured container's own use
+	containers       containerMeasurements
+	containerMetrics bool
 }
 
 // An output sends a run's report somewhere.

@@ -82,7 +82,7 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)
 		return 2
 	}
-	hw := healthWriter{w: stdout, prefix: opts.Prefix, outputs: outs}
+	hw := healthWriter{w: stdout, prefix: opts.Prefix, outputs: outs, containers: opts.ContainerMetrics}
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
 		return exitCode(stderr, writeMeta(stdout, outs, hw, !opts.NoHealth))
 	}
@@ -121,7 +121,15 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	targets = outs.keep(targets)
 
 	sc := newScraper(hc, opts, p.formats, measureTime, last.Learnt, start, p.now)
-	m := measure(measureCtx, sc, targets)
+	var cm *containerMeter
+	if opts.ContainerMetrics {
+		if cs, ok := src.(containerStatser); ok {
+			cm = &containerMeter{statser: cs, concurrency: opts.Concurrency, prev: last.Containers}
+		} else {
+			r.warnings = append(r.warnings, fmt.Sprintf("no container metrics: --source %s gives no container stats", opts.Source))
+		}
+	}
+	m := measure(measureCtx, sc, cm, targets)
 	results, notGo := settle(m.runtime, learnt, start) // --format auto
 	r.passed = append(r.passed, notGo...)
 	for _, res := range results {
@@ -136,8 +144,14 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 		results[i].reported = reported[i]
 	}
 	r.results = results
+	r.containers, r.containerMetrics = m.containers, opts.ContainerMetrics
+	if !opts.List {
+		r.warnings = append(r.warnings, m.containers.warnings...)
+	}
 	next.Slots, next.Learnt = slots, learnt
+	next.Containers = containerSamples(m.containers, last.Containers)
 	r.health = healthOf(len(candidates)-len(notGo), r.results, found.errors)
+	r.health.containerErrors = m.containers.errors
 
 	if opts.List {
 		writeWarnings(stderr, r.warnings)

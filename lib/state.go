@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
 )
 
 // The state file is the plugin's own record between runs: for each task key,
@@ -27,6 +29,9 @@ type state struct {
 	// Learnt: with --format auto, what each target (target.identity)
 	// answered the probes with (probe.go).
 	Learnt map[string]learnt `json:"learnt,omitempty"`
+	// Containers: with --container-metrics, the last stats sample of each
+	// container (by Docker id) listed at the last run, for its rates.
+	Containers map[string]cstats.Sample `json:"containers,omitempty"`
 }
 
 // learnt is what the probes of one target found.

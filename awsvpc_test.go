@@ -195,7 +195,11 @@ func ordersAgent(t *testing.T, addr1 string, task1 map[string]string, addr2 stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := standin.NewECSAgent("127.0.0.1:0", answer)
+	metadata, err := os.ReadFile("testdata/ecs/agent-v1-metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := standin.NewECSAgent("127.0.0.1:0", answer, metadata)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,8 +123,8 @@ func (d dockerSource) identify(ctx context.Context, dc daemonInfo, f *found) {
 		host = info.Name
 	}
 	if slices.ContainsFunc(f.targets, func(t target) bool { return t.TaskARN != "" }) {
-		arn, err := d.agent.instanceARN(ctx)
-		if err != nil {
+		arn, refused, err := d.agent.instanceARN(ctx)
+		if err != nil && !refused { // refused: no ECS agent here to ask
 			f.warnings = append(f.warnings, "aws.ecs.container.arn not sent: "+err.Error())
 		}
 		instance = arn

@@ -44,17 +44,17 @@ type agentTasks struct {
 }
 
 // instanceARN asks the agent (GET /v1/metadata) for its container
-// instance's ARN, within its timeout.
-func (a ecsAgent) instanceARN(ctx context.Context) (string, error) {
+// instance's ARN, within its timeout; refused tells a connection refused.
+func (a ecsAgent) instanceARN(ctx context.Context) (arn string, refused bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	url := strings.TrimSuffix(a.URL, "/") + "/v1/metadata"
 	var md struct{ ContainerInstanceArn string }
 	if err := getJSON(ctx, a.hc, url, &md); err != nil {
-		cause, _ := httpCause(err, a.timeout)
-		return "", fmt.Errorf("cannot read the ECS agent's metadata at %s: %s", url, cause)
+		cause, refused := httpCause(err, a.timeout)
+		return "", refused, fmt.Errorf("cannot read the ECS agent's metadata at %s: %s", url, cause)
 	}
-	return md.ContainerInstanceArn, nil
+	return md.ContainerInstanceArn, false, nil
 }
 
 // tasksURL is the URL asked: every task the agent knows.

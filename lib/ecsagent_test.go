@@ -65,7 +65,7 @@ func TestAWSVPCContainers(t *testing.T) {
 // testdata/ecs/agent-v1-tasks.json byte for byte.
 func ecsAgentStandIn(t *testing.T) *standin.Server {
 	t.Helper()
-	s, err := standin.NewECSAgent("127.0.0.1:0", readTestdata(t, "ecs/agent-v1-tasks.json"))
+	s, err := standin.NewECSAgent("127.0.0.1:0", readTestdata(t, "ecs/agent-v1-tasks.json"), readTestdata(t, "ecs/agent-v1-metadata.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

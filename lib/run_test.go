@@ -174,11 +174,11 @@ func runInAt(t *testing.T, now func() time.Time, host string, args ...string) pl
 }
 
 // fleetDocker is a Docker stand-in listing one container (of the real
-// capture) publishing each of ports.
+// capture) publishing each of ports, and answering /info.
 func fleetDocker(t *testing.T, ports ...uint16) string {
 	t.Helper()
 	body, _ := fleetContainers(t, ports)
-	return (&standin.Docker{Containers: body}).Start(t, "unix")
+	return (&standin.Docker{Containers: body, Info: readTestdata(t, "docker_info.json")}).Start(t, "unix")
 }
 
 func TestRunDaemonAnswersBadly(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 //	GET [/v<version>]/containers/json   200 and Containers, byte for byte
 //	                                (query filters are not applied), or
 //	                                FaultStatus and FaultBody when set
+//	GET [/v<version>]/info          200 and Info, byte for byte, when set
 //	anything else                   404 {"message":"page not found"}
 //
 // A version outside MinAPIVersion … APIVersion is refused as moby's version
@@ -60,6 +61,9 @@ type Docker struct {
 	// ServerVersion is the engine version in the Server header; "" is
 	// "20.10.24+dfsg1".
 	ServerVersion string
+	// Info is the /info body (testdata/docker_info.json); nil: /info is a
+	// 404, as a daemon's answer to a path it does not serve.
+	Info []byte
 
 	mu       sync.Mutex
 	requests []string
@@ -155,7 +159,8 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 		version, path = m[1], m[2]
 	}
 	route := path == "/_ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) ||
-		path == "/containers/json" && r.Method == http.MethodGet
+		path == "/containers/json" && r.Method == http.MethodGet ||
+		path == "/info" && r.Method == http.MethodGet && d.Info != nil
 	if !route {
 		writeJSON(w, http.StatusNotFound, "page not found")
 		return
@@ -196,6 +201,9 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Write(d.Containers)
+	case "/info":
+		h.Set("Content-Type", "application/json")
+		w.Write(d.Info)
 	}
 }
 

@@ -9,11 +9,16 @@ import (
 
 // NewECSAgent starts a stand-in for the ECS container agent's introspection
 // API (http://127.0.0.1:51678 on an ECS container instance). It listens on
-// addr and answers GET /v1/tasks with tasks, a recorded answer, byte for
-// byte; anything else is a 404. Its URL is http://<addr>, what
-// --ecs-agent-url takes.
-func NewECSAgent(addr string, tasks []byte) (*Server, error) {
-	return newServer(addr, "", "/v1/tasks", tasks)
+// addr and answers GET /v1/tasks with tasks and GET /v1/metadata with
+// metadata (when not nil), answers in the agent's shapes, byte for byte;
+// anything else is a 404. Its URL is http://<addr>, what --ecs-agent-url
+// takes.
+func NewECSAgent(addr string, tasks, metadata []byte) (*Server, error) {
+	answers := map[string][]byte{"/v1/tasks": tasks}
+	if metadata != nil {
+		answers["/v1/metadata"] = metadata
+	}
+	return newServer(addr, "", answers)
 }
 
 var placeholder = regexp.MustCompile(`\{\{[A-Z0-9_]+\}\}`)

@@ -20,7 +20,7 @@ func NewTaskMetadata(addr string, task []byte) (*Server, error) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	base := "/v4/" + hex.EncodeToString(b)
-	return newServer(addr, base, base+"/task", task)
+	return newServer(addr, base, map[string][]byte{base + "/task": task})
 }
 
 // Fault is how a stand-in answers.
@@ -46,7 +46,7 @@ type Server struct {
 	requests []string
 }
 
-func newServer(addr, base, path string, answer []byte) (*Server, error) {
+func newServer(addr, base string, answers map[string][]byte) (*Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -58,7 +58,8 @@ func newServer(addr, base, path string, answer []byte) (*Server, error) {
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 		fault := s.fault
 		s.mu.Unlock()
-		if r.Method != http.MethodGet || r.URL.Path != path {
+		answer, ok := answers[r.URL.Path]
+		if r.Method != http.MethodGet || !ok {
 			http.NotFound(w, r)
 			return
 		}

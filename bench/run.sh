@@ -37,6 +37,10 @@
 #   otlp-send lib's Go benchmarks of one push of 1,000 targets to the same kind
 #            of collector (BenchmarkOTLPEncode1000, BenchmarkOTLPSend1000):
 #            export requests, their bytes, gzip and wire bytes, time.
+# BENCH_BASELINE, when set, is another build of the plugin (an earlier commit's
+# `make build`): the engine, engine-ip and standin scenarios run it too, as
+# program "baseline", in the same rounds, with the same arguments, to compare
+# a change against what it changes, side by side with the plugin's row.
 # BENCH_SCENARIOS selects scenarios (default: all, "engine engine-ip engine-expvar
 # engine-mixed engine-otlp standin standin-otlp otlp-send").
 # Each program runs once to warm up (and to create its state file), then
@@ -58,6 +62,7 @@ SIZES=${BENCH_SIZES:-100 300 1000}
 LOOP_MAX=${BENCH_LOOP_MAX:-300}
 SCENARIOS=${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-mixed engine-otlp standin standin-otlp otlp-send}
 PLUGIN=$PWD/mackerel-plugin-ecs-gostats
+BASELINE=${BENCH_BASELINE:-}
 GOSTATS=${GOSTATS:-$PWD/.cache/bin/mackerel-plugin-gostats}
 OTELCOL=${OTELCOL:-$PWD/.cache/bin/otelcol}
 
@@ -193,15 +198,18 @@ rounds() {
 	local loop
 	loop=$(loop_cmd "$label")
 	"$PLUGIN" "$@" >/dev/null 2>&1 || true
+	[ -z "$BASELINE" ] || "$BASELINE" "$@" >/dev/null 2>&1 || true
 	"$work/bin/floor" -l "$label" >/dev/null
 	[ "$with_loop" = no ] || sh -c "$loop" >/dev/null 2>&1 || true
 	sleep 1.1
 	for i in $(seq 1 "$RUNS"); do
 		if [ $((i % 2)) = 1 ]; then
 			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
+			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" "$BASELINE" "$@"
 			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
 		else
 			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
+			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" "$BASELINE" "$@"
 			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
 		fi
 		[ "$with_loop" = no ] || measure "$scenario" loop "$n" sh -c "$loop"
@@ -409,7 +417,7 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	floor_wall=$(col "$s" floor "$n" 4)
 	loop_wall=$(col "$s" loop "$n" 4)
 	loop_cpu=$(col "$s" loop "$n" 5)
-	for p in plugin otlp floor loop handler mixed; do
+	for p in plugin baseline otlp floor loop handler mixed; do
 		wall=$(col "$s" "$p" "$n" 4)
 		[ -n "$wall" ] || continue
 		[ "$p" != mixed ] || floor_wall=$(col "$s" handler "$n" 4) # engine-mixed: mixed over handler

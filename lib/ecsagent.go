@@ -19,8 +19,8 @@ type ecsAgent struct {
 	ContainerPort uint16 // 0: every TCP port the agent lists for a container
 	OptIn         bool   // only containers with a gostats.* or CloudWatch label
 	hc            httpDoer
-	// timeout bounds the lookup, at most half of --timeout: a hung agent
-	// leaves the scrapes the other half.
+	// timeout bounds the lookup: half the time the run gives discovery and
+	// the scrapes, so a hung agent leaves the scrapes the other half.
 	timeout time.Duration
 	formats formatList // what a gostats.format label may name
 }

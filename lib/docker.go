@@ -92,7 +92,7 @@ func (d dockerSource) discover(ctx context.Context) (found, error) {
 		defer dc.Close()
 	}
 	if err != nil {
-		return found{}, explainDockerError(d.Host, err)
+		return found{}, explainDockerError(d.Host, d.Timeout, err)
 	}
 	f := d.targetsFrom(containers)
 	if awsvpc := awsvpcContainers(containers); len(awsvpc) > 0 {
@@ -383,14 +383,14 @@ func containerName(c container.Summary) string {
 }
 
 // explainDockerError turns a failed daemon call into one line naming the
-// address and the likely fix.
-func explainDockerError(host string, err error) error {
+// address, the time it had and the likely fix.
+func explainDockerError(host string, timeout time.Duration, err error) error {
 	var hint string
 	switch {
 	case errors.Is(err, fs.ErrPermission):
 		hint = "permission denied: run as root or as a user in the docker group"
 	case errors.Is(err, context.DeadlineExceeded):
-		hint = "no answer in time: the daemon is hung or overloaded"
+		hint = fmt.Sprintf("no answer within %s: the daemon is hung or overloaded", timeout)
 	case client.IsErrConnectionFailed(err) && socketMissing(host):
 		hint = "socket not found: is dockerd running? set --docker-host if it listens elsewhere"
 	case client.IsErrConnectionFailed(err):

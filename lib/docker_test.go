@@ -346,7 +346,7 @@ func TestDaemonFaults(t *testing.T) {
 		{"nothing listening", "unix://" + stale,
 			"cannot list containers at unix://" + stale + ": connection refused: is dockerd running? set --docker-host if it listens elsewhere"},
 		{"daemon hung", "unix://" + hung,
-			"cannot list containers at unix://" + hung + ": no answer in time: the daemon is hung or overloaded"},
+			"cannot list containers at unix://" + hung + ": no answer within 300ms: the daemon is hung or overloaded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,7 +377,7 @@ func TestExplainDockerError(t *testing.T) {
 		{errors.New("Error response from daemon: boom\nsecond line"), "cannot list containers at unix:///var/run/docker.sock: Error response from daemon: boom second line"},
 	}
 	for _, tt := range tests {
-		got := explainDockerError(defaultDockerHost, tt.err).Error()
+		got := explainDockerError(defaultDockerHost, time.Second, tt.err).Error()
 		if got != tt.want {
 			t.Errorf("explainDockerError(%v)\n got %s\nwant %s", tt.err, got, tt.want)
 		}

@@ -215,6 +215,22 @@ func TestRunTaskMetadataFaults(t *testing.T) {
 		})
 	}
 
+	// With an output that keeps a share of --timeout, discovery is given the
+	// rest, and its message names what it was given.
+	t.Run("hung, with an OTLP push after it", func(t *testing.T) {
+		srv := taskMetadataStandIn(t, "task-metadata-v4-fargate.json")
+		srv.SetFault(standin.Hang)
+		t.Setenv(envTaskMetadata, srv.URL)
+		t.Setenv(envAPIKey, "")
+		run := runPlugin(t, "--source", "task-metadata", "--timeout", "400ms", "--output", "mackerel,otlp",
+			"--otlp-endpoint", fmt.Sprintf("127.0.0.1:%d", refusingPort(t)), "--otlp-insecure", "--no-health",
+			"--tempfile", filepath.Join(t.TempDir(), "state"))
+		want := pluginName + ": cannot read task metadata at " + srv.URL + "/task: no answer within 300ms" // 3/4 of 400ms
+		if run.code != 1 || len(run.stderr) != 1 || run.stderr[0] != want {
+			t.Errorf("exit %d, stderr %q\nwant exit 1 and %q", run.code, run.stderr, want)
+		}
+	})
+
 	t.Run("no endpoint", func(t *testing.T) {
 		t.Setenv(envTaskMetadata, "")
 		run := runPlugin(t, "--source", "task-metadata", "--tempfile", filepath.Join(t.TempDir(), "state"))

@@ -28,6 +28,10 @@
 #            bench/dockerapi (internal/standin's Docker Engine API stand-in,
 #            answering with N copies of a container of testdata/containers.json).
 #            The loop runs there too, up to N = $BENCH_LOOP_MAX (300).
+#   engine-cm the engine tasks read with --container-metrics ("cm" rows),
+#            interleaved with the same runs without it ("plugin") and with a
+#            floor that also makes one stats call a container ("floorstats"):
+#            what the container metrics add to a run.
 # The OTLP output (against an OpenTelemetry Collector on loopback, started here
 # from $OTELCOL, default .cache/bin/otelcol: `make .cache/bin/otelcol`):
 #   engine-otlp the engine tasks read with --output mackerel,otlp, interleaved
@@ -42,7 +46,7 @@
 # program "baseline", in the same rounds, with the same arguments, to compare
 # a change against what it changes, side by side with the plugin's row.
 # BENCH_SCENARIOS selects scenarios (default: all, "engine engine-ip engine-expvar
-# engine-mixed engine-otlp standin standin-otlp otlp-send").
+# engine-mixed engine-otlp engine-cm standin standin-otlp otlp-send").
 # Each program runs once to warm up (and to create its state file), then
 # $BENCH_RUNS (7) times, interleaved, >= 1 s apart (rates need whole seconds
 # between runs, as in production). The table gives medians.
@@ -60,7 +64,7 @@ RUNS=${BENCH_RUNS:-7}
 REAL_N=${BENCH_REAL_N:-30}
 SIZES=${BENCH_SIZES:-100 300 1000}
 LOOP_MAX=${BENCH_LOOP_MAX:-300}
-SCENARIOS=${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-mixed engine-otlp standin standin-otlp otlp-send}
+SCENARIOS=${BENCH_SCENARIOS:-engine engine-ip engine-expvar engine-mixed engine-otlp engine-cm standin standin-otlp otlp-send}
 PLUGIN=$PWD/mackerel-plugin-ecs-gostats
 BASELINE=${BENCH_BASELINE:-}
 GOSTATS=${GOSTATS:-$PWD/.cache/bin/mackerel-plugin-gostats}
@@ -100,7 +104,7 @@ log() { echo "bench: $*" >&2; }
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 for sc in $SCENARIOS; do
 	case $sc in
-	engine | engine-ip | engine-expvar | engine-mixed | engine-otlp | standin | standin-otlp | otlp-send) ;;
+	engine | engine-ip | engine-expvar | engine-mixed | engine-otlp | engine-cm | standin | standin-otlp | otlp-send) ;;
 	*) echo "$0: unknown scenario $sc in BENCH_SCENARIOS" >&2; exit 2 ;;
 	esac
 done
@@ -256,12 +260,12 @@ rounds_otlp() {
 	log "$scenario N=$n: the collector received $(($(wc -l <"$work/otlp.jsonl") - before)) export requests from $((RUNS + 1)) runs with OTLP, $(du -k "$work/otlp.jsonl" | cut -f1) KiB of JSON so far"
 }
 
-if want engine || want engine-ip || want engine-expvar || want engine-mixed || want engine-otlp; then
+if want engine || want engine-ip || want engine-expvar || want engine-mixed || want engine-otlp || want engine-cm; then
 	log "importing $image"
 	scripts/ecs-task.sh image "$image"
 fi
 stats_bytes=-
-if want engine || want engine-ip || want engine-otlp; then
+if want engine || want engine-ip || want engine-otlp || want engine-cm; then
 	log "starting $REAL_N tasks (cluster label $cluster)"
 	for _ in $(seq 1 "$REAL_N"); do
 		scripts/ecs-task.sh run --image "$image" --cluster "$cluster" --family web --container-name web >/dev/null
@@ -288,6 +292,27 @@ if want engine || want engine-ip || want engine-otlp; then
 	if want engine-otlp; then
 		log "engine-otlp: $REAL_N tasks, $RUNS rounds of the plugin with and without --output mackerel,otlp"
 		rounds_otlp engine-otlp "$REAL_N" -l "com.amazonaws.ecs.cluster=$cluster"
+	fi
+	# The same tasks with their containers' own resource use as well, beside the same runs without it and a
+	# floor that makes the same scrapes and stats calls.
+	if want engine-cm; then
+		log "engine-cm: $REAL_N tasks, $RUNS rounds of the plugin with and without --container-metrics, and the floor with -stats"
+		cm_label=com.amazonaws.ecs.cluster=$cluster
+		"$PLUGIN" -l "$cm_label" --container-metrics >/dev/null 2>&1 || true
+		"$PLUGIN" -l "$cm_label" >/dev/null 2>&1 || true
+		sleep 1.1
+		for i in $(seq 1 "$RUNS"); do
+			if [ $((i % 2)) = 1 ]; then
+				measure engine-cm cm "$REAL_N" "$PLUGIN" -l "$cm_label" --container-metrics
+				measure engine-cm plugin "$REAL_N" "$PLUGIN" -l "$cm_label"
+				measure engine-cm floorstats "$REAL_N" "$work/bin/floor" -stats -l "$cm_label"
+			else
+				measure engine-cm floorstats "$REAL_N" "$work/bin/floor" -stats -l "$cm_label"
+				measure engine-cm plugin "$REAL_N" "$PLUGIN" -l "$cm_label"
+				measure engine-cm cm "$REAL_N" "$PLUGIN" -l "$cm_label" --container-metrics
+			fi
+			sleep 1.1
+		done
 	fi
 	port=$("$PLUGIN" --list -l "com.amazonaws.ecs.cluster=$cluster" | awk 'NR == 1 {n = split($4, a, ":"); print a[n]}')
 	stats_bytes=$(curl -s "http://127.0.0.1:$port/stats" | wc -c)
@@ -417,7 +442,7 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	floor_wall=$(col "$s" floor "$n" 4)
 	loop_wall=$(col "$s" loop "$n" 4)
 	loop_cpu=$(col "$s" loop "$n" 5)
-	for p in plugin baseline otlp floor loop handler mixed; do
+	for p in plugin baseline otlp cm floor floorstats loop handler mixed; do
 		wall=$(col "$s" "$p" "$n" 4)
 		[ -n "$wall" ] || continue
 		[ "$p" != mixed ] || floor_wall=$(col "$s" handler "$n" 4) # engine-mixed: mixed over handler
@@ -445,6 +470,24 @@ if grep -q '^engine-mixed ' "$work/results"; then
 fi
 
 # The OTLP scenarios: each run with the push over the same rounds' runs without it.
+for key in $(awk '$2 == "baseline" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
+	s=${key%%:*} n=${key##*:}
+	awk -v s="$s" -v n="$n" -v w1="$(col "$s" plugin "$n" 4)" -v w0="$(col "$s" baseline "$n" 4)" \
+		-v c1="$(col "$s" plugin "$n" 5)" -v c0="$(col "$s" baseline "$n" 5)" \
+		-v r1="$(col "$s" plugin "$n" 6)" -v r0="$(col "$s" baseline "$n" 6)" 'BEGIN {
+		printf "%s N=%d: plugin over baseline: wall %.3fx, CPU %.3fx, peak RSS %.3fx (%+.1f MiB)\n",
+			s, n, w1 / w0, c1 / c0, r1 / r0, (r1 - r0) / 1024
+	}'
+done
+for key in $(awk '$2 == "cm" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
+	s=${key%%:*} n=${key##*:}
+	awk -v s="$s" -v n="$n" -v w1="$(col "$s" cm "$n" 4)" -v w0="$(col "$s" plugin "$n" 4)" \
+		-v c1="$(col "$s" cm "$n" 5)" -v cf="$(col "$s" floorstats "$n" 5)" \
+		-v r1="$(col "$s" cm "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" 'BEGIN {
+		printf "%s N=%d: --container-metrics over without: wall %+.3f s; its CPU over the floor with -stats: %.2fx; peak RSS %.1f MiB (%+.1f)\n",
+			s, n, w1 - w0, c1 / cf, r1 / 1024, (r1 - r0) / 1024
+	}'
+done
 for key in $(awk '$2 == "otlp" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
 	awk -v s="$s" -v n="$n" -v w1="$(col "$s" otlp "$n" 4)" -v w0="$(col "$s" plugin "$n" 4)" \

@@ -5,6 +5,9 @@
 // host port: that one is the same task and is skipped), and one
 // "gostats.<port>.<field>\t<value>\t<epoch>" line per numeric field of each
 // answer. No options parsing beyond two flags, no state file, no graphs.
+// With -stats, also one stats call a container (/containers/{id}/stats,
+// one-shot) beside the GETs, and one line of its CPU and memory usage: what
+// --container-metrics asks of the daemon, and no more.
 package main
 
 import (
@@ -26,6 +29,7 @@ import (
 
 func main() {
 	label := flag.String("l", "", "docker ps --filter label= value")
+	withStats := flag.Bool("stats", false, "also one stats call per container")
 	flag.Parse()
 	host := os.Getenv("DOCKER_HOST")
 	if host == "" {
@@ -49,6 +53,7 @@ func main() {
 		os.Exit(1)
 	}
 	var containers []struct {
+		Id    string
 		Ports []struct {
 			IP         string
 			PublicPort uint16
@@ -92,10 +97,37 @@ func main() {
 			}
 		}()
 	}
+	type sample struct {
+		CPUStats struct {
+			CPUUsage struct{ TotalUsage uint64 } `json:"cpu_usage"`
+		} `json:"cpu_stats"`
+		MemoryStats struct{ Usage uint64 } `json:"memory_stats"`
+	}
+	samples := make([]sample, len(containers))
+	if *withStats {
+		for i, c := range containers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := docker.Get("http://docker/v1.41/containers/" + c.Id + "/stats?stream=false&one-shot=true")
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				defer resp.Body.Close()
+				json.NewDecoder(resp.Body).Decode(&samples[i])
+			}()
+		}
+	}
 	wg.Wait()
 
 	now := time.Now().Unix()
 	w := bufio.NewWriter(os.Stdout)
+	if *withStats {
+		for i, c := range containers {
+			fmt.Fprintf(w, "container.%.12s\t%d\t%d\t%d\n", c.Id, samples[i].CPUStats.CPUUsage.TotalUsage, samples[i].MemoryStats.Usage, now)
+		}
+	}
 	for i, s := range stats {
 		for k, v := range s {
 			if f, ok := v.(float64); ok {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
-
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
 )
 
@@ -215,19 +213,19 @@ func containerLines(prefix string, m containerMeasurements, only graphSet, ts in
 
 // containerGraphDefinitions are the meta mode graphs of the container
 // metrics in only, "<prefix>.#.<graph>" as the runtime's.
-func containerGraphDefinitions(prefix string, only graphSet) map[string]mp.Graphs {
-	graphs := map[string]mp.Graphs{}
+func containerGraphDefinitions(prefix string, only graphSet) map[string]graph {
+	graphs := map[string]graph{}
 	for _, g := range containerGraphDefs {
 		if !only.has(g.name) {
 			continue
 		}
-		var ms []mp.Metrics
+		var ms []graphMetric
 		for _, m := range containerMetricDefs {
 			if m.graph == g.name {
-				ms = append(ms, mp.Metrics{Name: m.name, Label: m.label})
+				ms = append(ms, graphMetric{Name: m.name, Label: m.label})
 			}
 		}
-		graphs[prefix+".#."+g.name] = mp.Graphs{Label: title(prefix) + " " + g.label, Unit: g.unit, Metrics: ms}
+		graphs[prefix+".#."+g.name] = graph{Label: title(prefix) + " " + g.label, Unit: g.unit, Metrics: ms}
 	}
 	return graphs
 }

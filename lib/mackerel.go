@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
 
 // The Mackerel output (--output mackerel): mackerel-agent's plugin lines on
@@ -34,7 +32,7 @@ func (mackerelOutput) labels() bool                        { return false }
 func (mackerelOutput) needsKey() bool                      { return true }
 func (mackerelOutput) reserve(time.Duration) time.Duration { return 0 }
 func (mackerelOutput) errorsGraph() (name, label string)   { return "", "" }
-func (o mackerelOutput) graphs() map[string]mp.Graphs {
+func (o mackerelOutput) graphs() map[string]graph {
 	g := graphDefinitions(o.prefix, o.only)
 	if o.containers {
 		maps.Copy(g, containerGraphDefinitions(o.prefix, o.only))
@@ -67,14 +65,14 @@ func (o mackerelOutput) write(_ context.Context, r *report) (outcome, error) {
 // (MACKEREL_AGENT_PLUGIN_META=1): a header line and the graphs as JSON: the
 // outputs' graphs, and the health metrics' graphs unless noHealth.
 func writeMeta(w io.Writer, outs outputs, hw healthWriter, health bool) error {
-	defs := map[string]mp.Graphs{}
+	defs := map[string]graph{}
 	for _, o := range outs {
 		maps.Copy(defs, o.graphs())
 	}
 	if health {
 		maps.Copy(defs, hw.graphs())
 	}
-	b, err := json.Marshal(mp.GraphDef{Graphs: defs})
+	b, err := json.Marshal(graphDef{Graphs: defs})
 	if err != nil {
 		return err
 	}
@@ -82,23 +80,46 @@ func writeMeta(w io.Writer, outs outputs, hw healthWriter, health bool) error {
 	return err
 }
 
+// graphDef is what meta mode prints after its header: the JSON of
+// go-mackerel-plugin-helper's GraphDef, whose types are not linked in (they
+// bring text casing tables with them, 0.2 MB of every run's binary).
+type graphDef struct {
+	Graphs map[string]graph `json:"graphs"`
+}
+
+// graph is one graph definition.
+type graph struct {
+	Label   string        `json:"label"`
+	Unit    string        `json:"unit"`
+	Metrics []graphMetric `json:"metrics"`
+}
+
+// graphMetric is one metric of a graph. Diff is the plugin's own (counters
+// are printed as rates): not sent, as go-mackerel-plugin-helper does not.
+type graphMetric struct {
+	Name    string `json:"name"`
+	Label   string `json:"label"`
+	Diff    bool   `json:"-"`
+	Stacked bool   `json:"stacked"`
+}
+
 // graphDefinitions are the graphs of meta mode: one per graph with a
 // wildcard at the task key, "<prefix>.#.<graph>", so a task under a new key
 // needs no new definition.
-func graphDefinitions(prefix string, only graphSet) map[string]mp.Graphs {
+func graphDefinitions(prefix string, only graphSet) map[string]graph {
 	labelPrefix := title(prefix)
-	graphs := make(map[string]mp.Graphs, len(graphDefs))
+	graphs := make(map[string]graph, len(graphDefs))
 	for _, g := range graphDefs {
 		if !only.has(g.name) {
 			continue
 		}
-		var ms []mp.Metrics
+		var ms []graphMetric
 		for _, m := range metrics() {
 			if d := m.def(); d.graph == g.name && !d.hidden {
-				ms = append(ms, mp.Metrics{Name: d.name, Label: d.label, Diff: d.diff})
+				ms = append(ms, graphMetric{Name: d.name, Label: d.label, Diff: d.diff})
 			}
 		}
-		graphs[prefix+".#."+g.name] = mp.Graphs{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: ms}
+		graphs[prefix+".#."+g.name] = graph{Label: labelPrefix + " " + g.label, Unit: g.unit, Metrics: ms}
 	}
 	return graphs
 }
@@ -141,27 +162,27 @@ func healthLines(prefix string, h health, outs outputs, now time.Time) []metricL
 // graphs are the meta mode graphs of the health metrics,
 // "<prefix>_scrape.<graph>", labelled after the prefix as the task graphs
 // are ("Gostats Scrape Targets"), and one per output that counts errors.
-func (hw healthWriter) graphs() map[string]mp.Graphs {
-	graphs := make(map[string]mp.Graphs, len(healthGraphDefs)+len(hw.outputs))
+func (hw healthWriter) graphs() map[string]graph {
+	graphs := make(map[string]graph, len(healthGraphDefs)+len(hw.outputs))
 	hp := healthKeyPrefix(hw.prefix)
 	for _, g := range healthGraphDefs {
-		var ms []mp.Metrics
+		var ms []graphMetric
 		for _, m := range healthMetricDefs {
 			if m.graph == g.name {
-				ms = append(ms, mp.Metrics{Name: m.name, Label: m.label})
+				ms = append(ms, graphMetric{Name: m.name, Label: m.label})
 			}
 		}
-		graphs[hp+"."+g.name] = mp.Graphs{Label: title(hw.prefix) + " " + g.label, Unit: g.unit, Metrics: ms}
+		graphs[hp+"."+g.name] = graph{Label: title(hw.prefix) + " " + g.label, Unit: g.unit, Metrics: ms}
 	}
 	for _, o := range hw.outputs {
 		if name, label := o.errorsGraph(); name != "" {
-			graphs[hp+"."+name] = mp.Graphs{Label: title(hw.prefix) + " Scrape " + label, Unit: "integer",
-				Metrics: []mp.Metrics{{Name: "errors", Label: "Errors"}}}
+			graphs[hp+"."+name] = graph{Label: title(hw.prefix) + " Scrape " + label, Unit: "integer",
+				Metrics: []graphMetric{{Name: "errors", Label: "Errors"}}}
 		}
 	}
 	if hw.containers {
-		graphs[hp+".containers"] = mp.Graphs{Label: title(hw.prefix) + " Scrape Containers", Unit: "integer",
-			Metrics: []mp.Metrics{{Name: "errors", Label: "Stats Errors"}}}
+		graphs[hp+".containers"] = graph{Label: title(hw.prefix) + " Scrape Containers", Unit: "integer",
+			Metrics: []graphMetric{{Name: "errors", Label: "Stats Errors"}}}
 	}
 	return graphs
 }

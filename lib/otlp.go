@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
-
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
@@ -439,7 +437,7 @@ func isLoopback(host string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-func (otlpOutput) graphs() map[string]mp.Graphs      { return nil }
+func (otlpOutput) graphs() map[string]graph          { return nil }
 func (otlpOutput) labels() bool                      { return true }
 func (otlpOutput) needsKey() bool                    { return false }
 func (otlpOutput) errorsGraph() (name, label string) { return "otlp", "OTLP" }

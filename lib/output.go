@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
 
 // Outputs: what leaves the process. Only outputs (and run, for option
@@ -33,7 +31,7 @@ type report struct {
 type output interface {
 	// graphs are its graph definitions for mackerel-agent's meta mode, nil
 	// for none.
-	graphs() map[string]mp.Graphs
+	graphs() map[string]graph
 	// labels tells whether it labels a target's series with its task's
 	// identity (host name, container instance, service name).
 	labels() bool

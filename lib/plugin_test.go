@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -281,5 +283,38 @@ func TestMetricKeys(t *testing.T) {
 	}
 	if back := byKey(ofKeys(all)); !maps.Equal(back, all) {
 		t.Errorf("by key and back: %v\nwant %v", back, all)
+	}
+}
+
+// TestMetaIsPluginHelpersGraphDef: meta mode prints what
+// go-mackerel-plugin-helper's GraphDef prints for the same definitions,
+// byte for byte, with every output's and the health graphs in it.
+func TestMetaIsPluginHelpersGraphDef(t *testing.T) {
+	t.Setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+	t.Setenv(envAPIKey, "")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--output", "mackerel,otlp", "--otlp-endpoint", "localhost:4317", "--otlp-insecure", "--container-metrics"}
+	if code := run(t.Context(), defaultParts(time.Now), args, "test", &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	header, body, _ := strings.Cut(stdout.String(), "\n")
+	if header != "# mackerel-agent-plugin" {
+		t.Fatalf("header %q", header)
+	}
+	var def mp.GraphDef
+	if err := json.Unmarshal([]byte(body), &def); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b)+"\n" != body {
+		t.Errorf("meta output:\n%s\ngo-mackerel-plugin-helper's GraphDef of it:\n%s", body, b)
+	}
+	for _, g := range []string{"gostats.#.runtime", "gostats.#.container_cpu", "gostats_scrape.targets", "gostats_scrape.otlp", "gostats_scrape.containers"} {
+		if _, ok := def.Graphs[g]; !ok {
+			t.Errorf("no graph %s in %s", g, body)
+		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 )
 
 // captureOutput is an output of the tests' own, to show what a new output
@@ -19,8 +17,8 @@ func openCaptureOutput(_ options, _ string, stdout io.Writer) (output, error) {
 	return captureOutput{w: stdout}, nil
 }
 
-func (captureOutput) graphs() map[string]mp.Graphs {
-	return map[string]mp.Graphs{"capture.#": {Label: "Capture", Unit: "integer", Metrics: []mp.Metrics{{Name: "up", Label: "Up"}}}}
+func (captureOutput) graphs() map[string]graph {
+	return map[string]graph{"capture.#": {Label: "Capture", Unit: "integer", Metrics: []graphMetric{{Name: "up", Label: "Up"}}}}
 }
 func (captureOutput) labels() bool                                { return true }
 func (captureOutput) needsKey() bool                              { return false }

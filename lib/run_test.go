@@ -53,11 +53,12 @@ func fleetContainers(t *testing.T, ports []uint16) ([]byte, []container.Summary)
 }
 
 // gaugesPerTask is how many keys a run prints for a healthy task when there
-// is no previous run to diff against: the gauges of metricDefs.
+// is no previous run to diff against: the gauges of metricDefs that are
+// printed.
 func gaugesPerTask() int {
 	n := 0
 	for _, m := range metricDefs {
-		if !m.diff {
+		if !m.diff && !m.hidden {
 			n++
 		}
 	}

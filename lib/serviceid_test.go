@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
 // TestServicePrecedence: the service name of a target, first found wins:
@@ -415,6 +418,56 @@ func TestOTLPReserve(t *testing.T) {
 	} {
 		if got := (otlpOutput{}).reserve(tt.timeout); got != tt.push {
 			t.Errorf("--timeout %s: the push keeps %s, want %s", tt.timeout, got, tt.push)
+		}
+	}
+}
+
+// TestDockerInspectOnlyWithOTLP: through the Docker source (the Engine API
+// stand-in), a container is inspected only with otlp in --output, once:
+// the next run takes it from the state file; its service name arrives in
+// --list, and nothing else of its environment anywhere.
+func TestDockerInspectOnlyWithOTLP(t *testing.T) {
+	ports := fleet(t, 2, func(int) http.Handler { return realHandler })
+	body, cs := fleetContainers(t, ports)
+	d := &standin.Docker{Containers: body, Env: map[string][]string{
+		cs[0].ID: {"SECRET=s3cr3t-value", "OTEL_SERVICE_NAME=checkout"},
+	}}
+	host := d.Start(t, "unix")
+	inspects := func() (n int) {
+		for _, r := range d.Requests() {
+			if strings.HasPrefix(r, "GET /v1.41/containers/") && strings.HasSuffix(r, "/json") && !strings.HasSuffix(r, "/containers/json") {
+				n++
+			}
+		}
+		return n
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	otlp := []string{"--output", "mackerel,otlp", "--otlp-endpoint", fmt.Sprintf("127.0.0.1:%d", refusingPort(t)), "--otlp-insecure",
+		"--ecs-agent-url", ecsAgentMetadata(t), "--tempfile", state}
+
+	runPlugin(t, "--docker-host", host, "--tempfile", state)
+	if n := inspects(); n != 0 {
+		t.Errorf("--output mackerel: %d inspects, want none", n)
+	}
+	r := runPlugin(t, append([]string{"--docker-host", host}, otlp...)...)
+	if n := inspects(); n != 2 {
+		t.Errorf("with otlp: %d inspects, want one per container (2); stderr %q", n, r.stderr)
+	}
+	list := runPlugin(t, append([]string{"--docker-host", host, "--list"}, otlp...)...)
+	if n := inspects(); n != 2 {
+		t.Errorf("the next run (--list): %d inspects in all, want none more", n)
+	}
+	joined := strings.Join(list.keys, "\n")
+	if !strings.Contains(joined, "service.name=checkout (OTEL_SERVICE_NAME)") || !strings.Contains(joined, "service.name=web (family)") {
+		t.Errorf("--list:\n%s", joined)
+	}
+	st, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"stdout": r.stdout, "stderr": strings.Join(r.stderr, "\n"), "--list": joined, "state": string(st)} {
+		if strings.Contains(text, "s3cr3t") || strings.Contains(text, "SECRET") {
+			t.Errorf("%s has the container's secret:\n%s", what, text)
 		}
 	}
 }

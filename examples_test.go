@@ -23,8 +23,9 @@ const pluginCommand = "/opt/mackerel-agent/plugins/bin/mackerel-plugin-ecs-gosta
 const exampleRole = "myservice:ecs"
 
 type agentPluginConf struct {
-	Command        []string `toml:"command"`
-	TimeoutSeconds int64    `toml:"timeout_seconds"`
+	Command        []string          `toml:"command"`
+	TimeoutSeconds int64             `toml:"timeout_seconds"`
+	Env            map[string]string `toml:"env"` // what mackerel-agent adds to the plugin's environment
 }
 
 // loadAgentConf decodes a mackerel-agent.conf snippet and fails on any key it does not know.
@@ -69,6 +70,7 @@ func TestAgentConfExamples(t *testing.T) {
 		{"examples/mackerel-agent.otlp.conf", []string{
 			"--output", "mackerel,otlp",
 			"--otlp-endpoint", "otlp.mackerelio.com:4317",
+			"--timeout", "15s",
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

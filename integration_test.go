@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -504,6 +505,13 @@ cloud_platform = "none"
 [plugin.metrics.ecs-gostats]
 command = %s
 `, filepath.Join(dir, "pid"), dir, quoted)
+	if len(p.Env) > 0 { // the example's env, as the agent gives it to the plugin
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(p.Env)) {
+			kv = append(kv, fmt.Sprintf("%q = %q", k, p.Env[k]))
+		}
+		conf += "env = { " + strings.Join(kv, ", ") + " }\n"
+	}
 	confFile := filepath.Join(dir, "mackerel-agent.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

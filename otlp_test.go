@@ -54,10 +54,12 @@ var otlpHandlerSeries = []string{
 	"go.memory.used [By] sum/updown {go.memory.type=stack}",
 	"go.memory.used [By] sum/updown {go.memory.type=other}",
 	"go.memory.allocated [By] sum/monotonic {}",
-	"go.memory.allocations [{allocation}] sum/monotonic {}",
 	"go.memory.gc.cycles [{gc_cycle}] sum/monotonic {}",
+	"go.memory.gc.goal [By] sum/updown {}",
+	"go.processor.limit [{thread}] sum/updown {}",
 	"ecs_gostats.memory.sys [By] gauge {}",
 	"ecs_gostats.memory.alloc [By] gauge {}",
+	"ecs_gostats.memory.mallocs [{allocation}] sum/monotonic {}",
 	"ecs_gostats.memory.frees [{free}] sum/monotonic {}",
 	"ecs_gostats.memory.lookups [{lookup}] sum/monotonic {}",
 	"ecs_gostats.heap.sys [By] gauge {}",
@@ -103,6 +105,15 @@ func otlpFlatten(t *testing.T, rm *metricspb.ResourceMetrics) otlpResource {
 	for _, kv := range rm.GetResource().GetAttributes() {
 		if _, dup := r.attrs[kv.Key]; dup {
 			t.Errorf("resource attribute %s twice", kv.Key)
+		}
+		// container.image.tags is a string array, flattened as [a b]
+		if arr, ok := kv.Value.GetValue().(*commonpb.AnyValue_ArrayValue); ok && kv.Key == "container.image.tags" {
+			var vs []string
+			for _, v := range arr.ArrayValue.GetValues() {
+				vs = append(vs, v.GetStringValue())
+			}
+			r.attrs[kv.Key] = "[" + strings.Join(vs, " ") + "]"
+			continue
 		}
 		if _, ok := kv.Value.GetValue().(*commonpb.AnyValue_StringValue); !ok || kv.Value.GetStringValue() == "" {
 			t.Errorf("resource attribute %s is not a non-empty string: %v", kv.Key, kv.Value)
@@ -210,9 +221,11 @@ func otlpCheck(t *testing.T, r otlpResource, want otlpWant, notBefore, notAfter 
 		{"other memory > 0", v["go.memory.used.other"] > 0},
 		{"other = sys - released - stacks", v["go.memory.used.other"] == v["ecs_gostats.memory.sys"]-v["ecs_gostats.heap.released"]-v["go.memory.used.stack"]},
 		{"allocated >= alloc > 0", v["go.memory.allocated"] >= v["ecs_gostats.memory.alloc"] && v["ecs_gostats.memory.alloc"] > 0},
-		{"allocations > 0", v["go.memory.allocations"] > 0},
-		{"frees <= allocations", v["ecs_gostats.memory.frees"] <= v["go.memory.allocations"]},
-		{"objects = allocations - frees", v["ecs_gostats.heap.objects"] == v["go.memory.allocations"]-v["ecs_gostats.memory.frees"]},
+		{"mallocs > 0", v["ecs_gostats.memory.mallocs"] > 0},
+		{"frees <= mallocs", v["ecs_gostats.memory.frees"] <= v["ecs_gostats.memory.mallocs"]},
+		{"objects = mallocs - frees", v["ecs_gostats.heap.objects"] == v["ecs_gostats.memory.mallocs"]-v["ecs_gostats.memory.frees"]},
+		{"gc goal > 0", v["go.memory.gc.goal"] > 0},
+		{"processor limit >= 1", v["go.processor.limit"] >= 1},
 		{"gc cycles, lookups, cgo calls >= 0", v["go.memory.gc.cycles"] >= 0 && v["ecs_gostats.memory.lookups"] >= 0 && v["ecs_gostats.cgo.calls"] >= 0},
 		{"sys >= heap sys = idle + inuse", v["ecs_gostats.memory.sys"] >= v["ecs_gostats.heap.sys"] && v["ecs_gostats.heap.sys"] == v["ecs_gostats.heap.idle"]+v["ecs_gostats.heap.inuse"]},
 		{"released <= idle", v["ecs_gostats.heap.released"] <= v["ecs_gostats.heap.idle"]},
@@ -227,14 +240,19 @@ func otlpCheck(t *testing.T, r otlpResource, want otlpWant, notBefore, notAfter 
 
 // otlpDockerAttrs are the resource attributes of a target found through
 // Docker: a container scripts/ecs-task.sh started (revision 1, task ARN in
-// ap-northeast-1 and account 123456789012) on this host.
+// ap-northeast-1 and account 123456789012, the test app's image) on this
+// host, whose ECS agent is withInstanceARN's for cluster.
 func otlpDockerAttrs(t *testing.T, cluster, family, taskID, container, containerID string, port int) map[string]string {
 	t.Helper()
-	host, err := os.Hostname()
+	host, err := docker(context.Background(), "info", "--format", "{{.Name}}")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %s", err, host)
 	}
+	imageName, imageTag, _ := strings.Cut(image, ":")
 	return map[string]string{
+		"aws.ecs.container.arn": otlpInstanceARN(cluster),
+		"container.image.name":  imageName,
+		"container.image.tags":  "[" + imageTag + "]",
 		"service.name":          family,
 		"service.instance.id":   fmt.Sprintf("%s/%s:%d", taskID, container, port),
 		"cloud.provider":        "aws",
@@ -249,7 +267,7 @@ func otlpDockerAttrs(t *testing.T, cluster, family, taskID, container, container
 		"aws.ecs.launchtype":    "ec2",
 		"container.name":        container,
 		"container.id":          containerID,
-		"host.name":             host,
+		"host.name":             strings.TrimSpace(host),
 	}
 }
 
@@ -426,7 +444,7 @@ func TestOTLPTasks(t *testing.T) {
 	col := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{TLS: true, HeaderAttribute: otlpKeyAttr})
 	state := filepath.Join(t.TempDir(), "state")
 	args := []string{"--docker-host", dockerHost, "--label", "com.amazonaws.ecs.cluster=" + cluster,
-		"--ecs-agent-url", agent.URL, "--timeout", "4s", "--tempfile", state,
+		"--ecs-agent-url", withInstanceARN(t, "", cluster, agent.URL), "--timeout", "4s", "--tempfile", state,
 		"--output", "otlp", "--otlp-endpoint", col.Endpoint}
 	env := []string{"SSL_CERT_FILE=" + col.CAFile, "MACKEREL_APIKEY=" + otlpKey}
 	runStart := time.Now()
@@ -548,20 +566,23 @@ func TestOTLPFargateTask(t *testing.T) {
 	const task = "b3f8e0c2a7d94f51a6e2c4d9f1a0b7e3"
 	attrs := func(container, dockerID string, port int) map[string]string {
 		return map[string]string{
-			"service.name":          "shop",
-			"service.instance.id":   fmt.Sprintf("%s/%s:%d", task, container, port),
-			"cloud.provider":        "aws",
-			"cloud.platform":        "aws_ecs",
-			"cloud.region":          "ap-northeast-1",
-			"cloud.account.id":      "123456789012",
-			"aws.ecs.cluster.arn":   "arn:aws:ecs:ap-northeast-1:123456789012:cluster/prod",
-			"aws.ecs.task.arn":      "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/" + task,
-			"aws.ecs.task.id":       task,
-			"aws.ecs.task.family":   "shop",
-			"aws.ecs.task.revision": "12",
-			"aws.ecs.launchtype":    "fargate",
-			"container.name":        container,
-			"container.id":          dockerID,
+			"service.name":            "shop",
+			"service.instance.id":     fmt.Sprintf("%s/%s:%d", task, container, port),
+			"cloud.provider":          "aws",
+			"cloud.platform":          "aws_ecs",
+			"cloud.region":            "ap-northeast-1",
+			"cloud.account.id":        "123456789012",
+			"aws.ecs.cluster.arn":     "arn:aws:ecs:ap-northeast-1:123456789012:cluster/prod",
+			"aws.ecs.task.arn":        "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/" + task,
+			"aws.ecs.task.id":         task,
+			"aws.ecs.task.family":     "shop",
+			"aws.ecs.task.revision":   "12",
+			"aws.ecs.launchtype":      "fargate",
+			"container.name":          container,
+			"container.id":            dockerID,
+			"cloud.availability_zone": "ap-northeast-1a",
+			"container.image.name":    "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/shop-" + container,
+			"container.image.tags":    "[1.42.0]",
 		}
 	}
 	started := func(s string) time.Time {
@@ -630,8 +651,9 @@ func otlpRefusingServer(t *testing.T) string {
 // its argv or its state file.
 func TestOTLPCollectorFails(t *testing.T) {
 	needDocker(t)
+	agent := withInstanceARN(t, "", cluster, "")
 	args := func(state string) []string {
-		return append(clusterArgs(state), "--label", "com.amazonaws.ecs.task-definition-family="+familyWeb)
+		return append(clusterArgs(state), "--label", "com.amazonaws.ecs.task-definition-family="+familyWeb, "--ecs-agent-url", agent)
 	}
 	base := runPlugin(t, nil, args(filepath.Join(t.TempDir(), "state"))...)
 	if base.code != 0 || base.stderr != "" {
@@ -713,7 +735,7 @@ func TestOTLPMackerelAgentOnce(t *testing.T) {
 		example: "examples/mackerel-agent.otlp.conf",
 		env:     []string{"MACKEREL_APIKEY=" + otlpKey},
 		set:     map[string]string{"--otlp-endpoint": col.Endpoint},
-		args:    []string{"--otlp-insecure", "--label", "com.amazonaws.ecs.cluster=" + cluster},
+		args:    []string{"--otlp-insecure", "--label", "com.amazonaws.ecs.cluster=" + cluster, "--ecs-agent-url", withInstanceARN(t, "", cluster, "")},
 	})
 	runEnd := time.Now()
 	var want []string
@@ -734,6 +756,7 @@ func TestOTLPMackerelAgentOnce(t *testing.T) {
 		taskID := strings.TrimPrefix(r.attrs["aws.ecs.task.arn"], "arn:aws:ecs:ap-northeast-1:123456789012:task/"+cluster+"/")
 		w := otlpWant{attrs: otlpDockerAttrs(t, cluster, tk.family, taskID, "app", tk.id, 8080), up: tk.mode == "ok", key: otlpKey,
 			started: containerStarted(t, tk.id)}
+		w.attrs["deployment.environment.name"] = "production" // the example's env: the plugin's own OTEL_RESOURCE_ATTRIBUTES
 		t.Run(tk.name, func(t *testing.T) { otlpCheck(t, r, w, runStart, runEnd) })
 	}
 }
@@ -776,7 +799,11 @@ func TestOTLPExamples(t *testing.T) {
 				plain = containerAgentPlugins(t)["ecs-gostats"].Command
 				assertTimeoutsFit(t, command, int64(plugins["ecs-gostats"].TimeoutSeconds))
 			}
-			if want := append(slices.Clone(plain), "--output", tc.output, "--otlp-endpoint", otlpExampleEndpoint); !slices.Equal(command, want) {
+			want := append(slices.Clone(plain), "--output", tc.output, "--otlp-endpoint", otlpExampleEndpoint)
+			if strings.HasSuffix(tc.file, ".conf") {
+				want = append(want, "--timeout", "15s") // the push's time, with timeout_seconds = 30
+			}
+			if !slices.Equal(command, want) {
 				t.Errorf("command %q, want %q (%s's, and the OTLP options)", command, want, tc.plain)
 			}
 			if slices.Contains(command, "--otlp-insecure") {

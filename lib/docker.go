@@ -411,3 +411,51 @@ func socketMissing(host string) bool {
 	_, err := os.Stat(path)
 	return errors.Is(err, fs.ErrNotExist)
 }
+
+// containerEnv reads the OTel variables of each container id with
+// ContainerInspect, at most concurrency at once: the service identity of
+// serviceid.go. Of a container's environment only OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES are handed on; the rest is dropped here. A
+// daemon that refuses the API version asked first (as discovery does, see
+// apiVersion) is asked again after negotiating.
+func (d dockerSource) containerEnv(ctx context.Context, ids []string, concurrency int) map[string]envResult {
+	out := d.envWith(ctx, ids, concurrency, client.WithVersion(apiVersion))
+	for _, r := range out {
+		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
+			return d.envWith(ctx, ids, concurrency, client.WithAPIVersionNegotiation())
+		}
+	}
+	return out
+}
+
+// containerInspector is the one Docker Engine call containerEnv makes.
+type containerInspector interface {
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+}
+
+func (d dockerSource) envWith(ctx context.Context, ids []string, concurrency int, version client.Opt) map[string]envResult {
+	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
+	if err != nil {
+		out := make(map[string]envResult, len(ids))
+		for _, id := range ids {
+			out[id] = envResult{err: err}
+		}
+		return out
+	}
+	defer dc.Close()
+	return inspectEnvs(ctx, dc, ids, concurrency)
+}
+
+// inspectEnvs inspects each container for its OTel variables.
+func inspectEnvs(ctx context.Context, dc containerInspector, ids []string, concurrency int) map[string]envResult {
+	return lookupEnvs(ctx, ids, concurrency, func(id string) envResult {
+		c, err := dc.ContainerInspect(ctx, id)
+		if err != nil {
+			return envResult{err: errors.New(oneLine(err.Error()))}
+		}
+		if c.Config == nil {
+			return envResult{}
+		}
+		return envResult{vars: otelVars(c.Config.Env)}
+	})
+}

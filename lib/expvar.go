@@ -51,7 +51,7 @@ var errNoMemstats = errors.New("no memstats in response: not expvar's /debug/var
 type memStats struct {
 	Alloc, Sys, StackInuse, Lookups, Mallocs, Frees         json.RawMessage
 	HeapSys, HeapIdle, HeapInuse, HeapReleased, HeapObjects json.RawMessage
-	TotalAlloc, NumGC, PauseTotalNs                         json.RawMessage
+	TotalAlloc, NumGC, PauseTotalNs, NextGC                 json.RawMessage
 }
 
 // expvarVars is a /debug/vars answer as read: its memstats variable only.
@@ -81,6 +81,7 @@ var expvarFields = []struct {
 	{memoryTotalAlloc, "TotalAlloc", func(m *memStats) json.RawMessage { return m.TotalAlloc }},
 	{hiddenNumGC, "NumGC", func(m *memStats) json.RawMessage { return m.NumGC }},
 	{hiddenPauseTotal, "PauseTotalNs", func(m *memStats) json.RawMessage { return m.PauseTotalNs }},
+	{hiddenGCGoal, "NextGC", func(m *memStats) json.RawMessage { return m.NextGC }},
 }
 
 // parseExpvar decodes one expvar response into "<graph>.<metric>" values

@@ -53,6 +53,16 @@ func (gostatsFormat) recognise(contentType string, body []byte) bool {
 // expvar's /debug/vars 4 to 10 KiB, plus the application's own variables.
 const maxJSONBodyBytes = 256 << 10
 
+// gostatsHidden are the handler's fields read into hidden metrics: values
+// only labeled outputs send.
+var gostatsHidden = []struct {
+	key   metric
+	field string
+}{
+	{hiddenGCGoal, "gc_next"},
+	{hiddenMaxProcs, "gomaxprocs"},
+}
+
 // errNoStats is returned for JSON that has none of the handler's fields.
 var errNoStats = errors.New("no golang-stats-api-handler fields in response")
 
@@ -80,6 +90,12 @@ func parseStats(body []byte) (values, error) {
 	}
 	if len(v) == 0 {
 		return nil, errNoStats
+	}
+	for _, h := range gostatsHidden {
+		var f float64
+		if raw, ok := fields[h.field]; ok && json.Unmarshal(raw, &f) == nil {
+			v[h.key] = f
+		}
 	}
 	return v, nil
 }

@@ -26,7 +26,7 @@ const (
 // settings are what a container's labels say.
 type settings struct {
 	optedOut bool   // gostats.scrape=false
-	optedIn  bool   // gostats.scrape=true, another gostats.* label, or the CloudWatch labels
+	optedIn  bool   // gostats.scrape=true, another gostats.* label (but gostats.service.name), or the CloudWatch labels
 	port     uint16 // 0: every port the flags select
 	path     string // "": the flag's
 	format   format // nil: the flag's
@@ -45,7 +45,7 @@ func labelSettings(labels map[string]string, formats formatList) settings {
 		}
 	}
 	for k := range labels {
-		if strings.HasPrefix(k, "gostats.") {
+		if strings.HasPrefix(k, "gostats.") && k != labelServiceName { // naming a service is no opt-in
 			s.optedIn = true
 		}
 	}

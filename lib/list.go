@@ -9,8 +9,10 @@ import (
 
 // The --list output: one line per target, with its key, whether it
 // answered, and the format and path it was read with and where each came
-// from (label, flag, default, probe); then the containers passed over and
-// why.
+// from (label, flag, default, probe); with an output that labels series
+// (otlp), its service.name and where that came from (label,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, family, container name);
+// then the containers passed over and why.
 
 func printList(w io.Writer, r *report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -34,6 +36,10 @@ func printList(w io.Writer, r *report) error {
 		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", res.target.ContainerName, res.target.ShortID(), family, addr, res.key, status, read)
 		if r.containerMetrics {
 			line += "\t" + statsStatus(r.containers.byID(res.target.ContainerID))
+		}
+		if r.labels {
+			s := r.service(res.target)
+			line += fmt.Sprintf("\tservice.name=%s (%s)", s.name, s.from)
 		}
 		fmt.Fprintln(tw, line)
 	}

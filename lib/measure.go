@@ -15,16 +15,21 @@ import (
 type measurements struct {
 	runtime    []result              // the Go runtime of each target, in target order
 	containers containerMeasurements // each container's own use (containers.go); none without a meter
+	services   serviceLookups        // each container's service identity (serviceid.go); none without a lookup
 }
 
 // measure runs the kinds at once and returns when all are done; each ends
-// at ctx's deadline. cm is nil when the containers are not measured.
-func measure(ctx context.Context, sc scraper, cm *containerMeter, targets []keyed) measurements {
+// at ctx's deadline. cm is nil when the containers are not measured, sl
+// when their environment is not read.
+func measure(ctx context.Context, sc scraper, cm *containerMeter, sl *serviceLookup, targets []keyed) measurements {
 	var m measurements
 	var wg sync.WaitGroup
 	wg.Go(func() { m.runtime = sc.scrape(ctx, targets) })
 	if cm != nil {
 		wg.Go(func() { m.containers = cm.measure(ctx, targets) })
+	}
+	if sl != nil {
+		wg.Go(func() { m.services = sl.lookup(ctx, targets) })
 	}
 	wg.Wait()
 	return m

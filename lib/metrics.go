@@ -50,6 +50,12 @@ const (
 	// what a format derives between two answers (gc rates).
 	hiddenNumGC
 	hiddenPauseTotal
+	// Hidden values only labeled outputs send (OTLP): read by the formats
+	// that have them, kept with the graph of their kind (so --graphs
+	// drops them with it), never printed to Mackerel nor kept in the state.
+	hiddenGCGoal     // the heap size the next GC aims at: the handler's gc_next, expvar's NextGC
+	hiddenMaxProcs   // GOMAXPROCS: the handler's gomaxprocs
+	hiddenHeapAllocs // /gc/heap/allocs:objects, without the tiny allocations Mallocs counts
 	numMetrics
 )
 
@@ -83,6 +89,9 @@ var metricDefs = [numMetrics]metricDef{
 	memoryTotalAlloc: {"allocation", "memory_total_alloc", "Allocated Bytes / min", true, false},
 	hiddenNumGC:      {"gc", "_num_gc", "", true, true},
 	hiddenPauseTotal: {"gc", "_pause_total_ns", "", true, true},
+	hiddenGCGoal:     {"gc", "_next_gc", "", false, true},
+	hiddenMaxProcs:   {"runtime", "_gomaxprocs", "", false, true},
+	hiddenHeapAllocs: {"operation", "_heap_allocs_objects", "", false, true},
 }
 
 // key is "<graph>.<name>": the metric's part of a Mackerel metric key, and

@@ -59,6 +59,9 @@ type options struct {
 	apiKey      string      // $MACKEREL_APIKEY
 	keyTemplate keyTemplate // parsed Key
 	graphs      graphSet    // parsed Graphs; nil: all
+	// otelResourceAttrs is the plugin process's OTEL_RESOURCE_ATTRIBUTES,
+	// as run was handed it (parts)
+	otelResourceAttrs string
 }
 
 var prefixPattern = regexp.MustCompile(`^[-a-zA-Z0-9_]+(\.[-a-zA-Z0-9_]+)*$`)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelenv"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
@@ -31,6 +32,9 @@ const (
 	otlpMaxRequestBytes = otlpexport.DefaultMaxRequestBytes
 	// otlpScopeName is the instrumentation scope of every series sent.
 	otlpScopeName = "github.com/ecs-gostats/mackerel-plugin-ecs-gostats"
+	// otlpSchemaURL is the version of the semantic conventions whose names
+	// the series and resource attributes follow.
+	otlpSchemaURL = "https://opentelemetry.io/schemas/1.44.0"
 	// otlpUpMetric is the per-target gauge: 1 when the target answered this
 	// run, 0 when it did not (then it is the target's only series).
 	otlpUpMetric = "ecs_gostats.up"
@@ -99,16 +103,22 @@ var otlpMetrics = []otlpMetric{
 		desc:   "Memory used by the Go runtime, less stacks: Sys - HeapReleased - StackInuse, sent when all three are known."},
 	{name: "go.memory.allocated", unit: "By", kind: otlpCounter, keys: []metric{memoryTotalAlloc},
 		desc: "Memory allocated to the heap by the application (MemStats.TotalAlloc)."},
-	{name: "go.memory.allocations", unit: "{allocation}", kind: otlpCounter, keys: []metric{memoryMallocs},
-		desc: "Count of allocations to the heap by the application (MemStats.Mallocs)."},
+	{name: "go.memory.allocations", unit: "{allocation}", kind: otlpCounter, keys: []metric{hiddenHeapAllocs},
+		desc: "Count of allocations to the heap by the application (/gc/heap/allocs:objects: client_golang's go_gc_heap_allocs_objects_total)."},
 	{name: "go.memory.gc.cycles", unit: "{gc_cycle}", kind: otlpCounter, keys: []metric{gcNum, hiddenNumGC},
 		desc: "Number of completed GC cycles (MemStats.NumGC)."},
+	{name: "go.memory.gc.goal", unit: "By", kind: otlpUpDown, keys: []metric{hiddenGCGoal},
+		desc: "Heap size target for the end of the GC cycle (MemStats.NextGC: the handler's gc_next, client_golang's go_memstats_next_gc_bytes)."},
+	{name: "go.processor.limit", unit: "{thread}", kind: otlpUpDown, keys: []metric{hiddenMaxProcs},
+		desc: "OS threads that can run Go code at once (GOMAXPROCS: the handler's gomaxprocs, client_golang's go_sched_gomaxprocs_threads)."},
 	{name: "ecs_gostats.gc.pause.time", unit: "s", kind: otlpCounter, keys: []metric{hiddenPauseTotal}, scale: 1e-9, double: true,
-		desc: "Total time the world was stopped for GC (MemStats.PauseTotalNs); expvar targets only."},
+		desc: "Total time the world was stopped for GC (MemStats.PauseTotalNs; client_golang's go_gc_duration_seconds sum); expvar and client_golang targets."},
 	{name: "ecs_gostats.memory.sys", unit: "By", kind: otlpGauge, keys: []metric{memorySys},
 		desc: "Bytes of memory obtained from the OS (MemStats.Sys)."},
 	{name: "ecs_gostats.memory.alloc", unit: "By", kind: otlpGauge, keys: []metric{memoryAlloc},
 		desc: "Bytes of allocated heap objects (MemStats.Alloc)."},
+	{name: "ecs_gostats.memory.mallocs", unit: "{allocation}", kind: otlpCounter, keys: []metric{memoryMallocs},
+		desc: "Count of heap objects allocated, tiny allocations included (MemStats.Mallocs)."},
 	{name: "ecs_gostats.memory.frees", unit: "{free}", kind: otlpCounter, keys: []metric{memoryFrees},
 		desc: "Count of heap objects freed (MemStats.Frees)."},
 	{name: "ecs_gostats.memory.lookups", unit: "{lookup}", kind: otlpCounter, keys: []metric{memoryLookups},
@@ -183,13 +193,21 @@ type otlpIdentity struct {
 	ContainerID   string // the Docker container id
 	ContainerPort int    // the stats port inside the container; 0 if none
 	HostName      string // the container instance's host name
+	Zone          string // the availability zone
+	InstanceARN   string // the ECS container instance's ARN
+	Image         string // the container's image: repository[:tag][@digest]
+	// Service: service.name, service.namespace and
+	// deployment.environment.name (serviceid.go); an empty name is the
+	// family's, else the container name's
+	Service service
 }
 
 // identityOf is the identity of a target.
 func identityOf(t target) otlpIdentity {
 	id := otlpIdentity{Family: t.Family, Revision: t.Revision, TaskID: t.TaskID, ClusterARN: t.clusterARN(),
 		Region: t.ARN.Region, Account: t.ARN.Account, LaunchType: t.LaunchType, ContainerName: t.ECSContainer,
-		ContainerID: t.ContainerID, ContainerPort: int(t.PrivatePort), HostName: t.HostName}
+		ContainerID: t.ContainerID, ContainerPort: int(t.PrivatePort), HostName: t.HostName,
+		Zone: t.Zone, InstanceARN: t.InstanceARN, Image: t.Image}
 	if t.ARN.ID != "" {
 		id.TaskARN, id.TaskID = t.TaskARN, t.ARN.ID
 	}
@@ -201,15 +219,20 @@ func identityOf(t target) otlpIdentity {
 
 // attributes are the resource attributes of the identity, in a fixed order,
 // those with an empty value left out:
-//   - service.name: the family, else the container name
+//   - service.name: id.Service's, else the family, else the container name;
+//     service.namespace, deployment.environment.name: id.Service's
 //   - service.instance.id: "<task id>/<container name>:<container port>",
 //     unique per target (the container id stands for a missing task id)
 //   - aws.ecs.*, container.*, cloud.*, host.name.
 func (id otlpIdentity) attributes() []*commonpb.KeyValue {
-	service := id.Family
+	service := id.Service.name
+	if service == "" {
+		service = id.Family
+	}
 	if service == "" {
 		service = id.ContainerName
 	}
+	imageName, imageTag := splitImage(id.Image)
 	instance := id.TaskID
 	if instance == "" {
 		instance = id.ContainerID
@@ -226,12 +249,16 @@ func (id otlpIdentity) attributes() []*commonpb.KeyValue {
 	}
 	kv := []struct{ k, v string }{
 		{"service.name", service},
+		{"service.namespace", id.Service.namespace},
 		{"service.instance.id", instance},
+		{"deployment.environment.name", id.Service.env},
 		{"cloud.provider", provider},
 		{"cloud.platform", platform},
 		{"cloud.region", id.Region},
+		{"cloud.availability_zone", id.Zone},
 		{"cloud.account.id", id.Account},
 		{"aws.ecs.cluster.arn", id.ClusterARN},
+		{"aws.ecs.container.arn", id.InstanceARN},
 		{"aws.ecs.task.arn", id.TaskARN},
 		{"aws.ecs.task.id", id.TaskID},
 		{"aws.ecs.task.family", id.Family},
@@ -239,12 +266,52 @@ func (id otlpIdentity) attributes() []*commonpb.KeyValue {
 		{"aws.ecs.launchtype", strings.ToLower(id.LaunchType)},
 		{"container.name", id.ContainerName},
 		{"container.id", id.ContainerID},
+		{"container.image.name", imageName},
+		{"container.image.tags", imageTag},
 		{"host.name", id.HostName},
 	}
 	attrs := make([]*commonpb.KeyValue, 0, len(kv))
 	for _, a := range kv {
-		if a.v != "" {
+		switch {
+		case a.v == "":
+		case a.k == "container.image.tags": // a string array
+			attrs = append(attrs, &commonpb.KeyValue{Key: a.k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{
+				ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{{Value: &commonpb.AnyValue_StringValue{StringValue: a.v}}}}}}})
+		default:
 			attrs = append(attrs, otlpString(a.k, a.v))
+		}
+	}
+	return attrs
+}
+
+// splitImage splits an image reference, [registry[:port]/]repository[:tag][@digest],
+// into its name without tag or digest and its tag ("" for none). An image
+// id (sha256:...) has neither.
+func splitImage(image string) (name, tag string) {
+	if strings.HasPrefix(image, "sha256:") {
+		return "", ""
+	}
+	name, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name, tag = name[:i], name[i+1:]
+	}
+	return name, tag
+}
+
+// withEnv is attrs with the plugin's own OTEL_RESOURCE_ATTRIBUTES after
+// them: a key attrs has keeps its value, and the plugin's service.name is
+// no task's.
+func withEnv(attrs []*commonpb.KeyValue, env []*commonpb.KeyValue) []*commonpb.KeyValue {
+	if len(env) == 0 {
+		return attrs
+	}
+	have := make(map[string]bool, len(attrs))
+	for _, a := range attrs {
+		have[a.Key] = true
+	}
+	for _, e := range env {
+		if !have[e.Key] && e.Key != attrServiceName {
+			attrs = append(attrs, e)
 		}
 	}
 	return attrs
@@ -293,7 +360,8 @@ func (t otlpTarget) resourceMetrics(now time.Time, scope *commonpb.Instrumentati
 	}
 	return &metricspb.ResourceMetrics{
 		Resource:     &resourcepb.Resource{Attributes: t.resource},
-		ScopeMetrics: []*metricspb.ScopeMetrics{{Scope: scope, Metrics: metrics}},
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Scope: scope, Metrics: metrics, SchemaUrl: otlpSchemaURL}},
+		SchemaUrl:    otlpSchemaURL,
 	}
 }
 
@@ -401,6 +469,10 @@ const envAPIKey = "MACKEREL_APIKEY"
 // target, keyed or not, as its own resource.
 type otlpOutput struct {
 	exporter *otlpExporter
+	// env: the plugin's own OTEL_RESOURCE_ATTRIBUTES, added to every
+	// resource; envErr: it is malformed, ignored whole (a warning)
+	env    []*commonpb.KeyValue
+	envErr bool
 }
 
 // openOTLPOutput checks the OTLP options.
@@ -416,8 +488,14 @@ func openOTLPOutput(opts options, version string, _ io.Writer) (output, error) {
 		return nil, fmt.Errorf("--otlp-insecure: refused while %s is set and %s is not on this host: the key would cross the network in plain text; use TLS, or unset %s for a collector that adds the key itself",
 			envAPIKey, host, envAPIKey)
 	}
-	return otlpOutput{exporter: &otlpExporter{endpoint: opts.OTLPEndpoint, insecure: opts.OTLPInsecure,
-		apiKey: opts.apiKey, version: version}}, nil
+	o := otlpOutput{exporter: &otlpExporter{endpoint: opts.OTLPEndpoint, insecure: opts.OTLPInsecure,
+		apiKey: opts.apiKey, version: version}}
+	attrs, err := otelenv.ParseResourceAttributes(opts.otelResourceAttrs)
+	o.envErr = err != nil
+	for _, a := range attrs {
+		o.env = append(o.env, otlpString(a.Key, a.Value))
+	}
+	return o, nil
 }
 
 // otlpUnused: the OTLP flags are errors without otlp in --output.
@@ -442,22 +520,35 @@ func (otlpOutput) labels() bool                      { return true }
 func (otlpOutput) needsKey() bool                    { return false }
 func (otlpOutput) errorsGraph() (name, label string) { return "otlp", "OTLP" }
 
-// reserve: the push has the last quarter of --timeout.
-func (otlpOutput) reserve(timeout time.Duration) time.Duration { return timeout / 4 }
+// otlpMeasureMax is the most of --timeout discovery and the scrapes get
+// with otlp in --output: the push has the rest.
+const otlpMeasureMax = 5 * time.Second
+
+// reserve: discovery and the scrapes end at the earlier of three quarters
+// of --timeout and otlpMeasureMax; the push has the rest.
+func (otlpOutput) reserve(timeout time.Duration) time.Duration {
+	return timeout - min(timeout*3/4, otlpMeasureMax)
+}
 
 // write sends r's targets; its errors are the export requests that failed,
 // its warnings the send's error and partial successes, never the key.
 func (o otlpOutput) write(ctx context.Context, r *report) (outcome, error) {
 	targets := make([]otlpTarget, 0, len(r.results))
+	var warnings []string
+	if o.envErr {
+		warnings = append(warnings, "the plugin's own "+otelenv.ResourceAttributesVar+" is malformed, ignored whole")
+	}
 	for _, res := range r.results {
-		ot := otlpTarget{resource: identityOf(res.target).attributes(), up: res.cause == nil, values: res.values}
+		id := identityOf(res.target)
+		id.Service = r.service(res.target)
+		ot := otlpTarget{resource: withEnv(id.attributes(), o.env), up: res.cause == nil, values: res.values}
 		if res.target.Started > 0 {
 			ot.start = time.Unix(res.target.Started, 0)
 		}
 		targets = append(targets, ot)
 	}
 	res, err := o.exporter.send(ctx, targets, r.time)
-	out := outcome{warnings: res.Warnings}
+	out := outcome{warnings: append(warnings, res.Warnings...)}
 	if err != nil {
 		out.warnings = append(out.warnings, err.Error())
 		out.errors = res.Failed

@@ -75,10 +75,12 @@ func otlpWantHandler(start time.Time) []otlpRow {
 		{"go.memory.used", "By", "sum/updown", "go.memory.type=stack", "655360", s, now},
 		{"go.memory.used", "By", "sum/updown", "go.memory.type=other", "9344640", s, now},
 		{"go.memory.allocated", "By", "sum/monotonic", "", "98765432", s, now},
-		{"go.memory.allocations", "{allocation}", "sum/monotonic", "", "51234", s, now},
 		{"go.memory.gc.cycles", "{gc_cycle}", "sum/monotonic", "", "17", s, now},
+		{"go.memory.gc.goal", "By", "sum/updown", "", "8388608", s, now},
+		{"go.processor.limit", "{thread}", "sum/updown", "", "4", s, now},
 		{"ecs_gostats.memory.sys", "By", "gauge", "", "12000000", 0, now},
 		{"ecs_gostats.memory.alloc", "By", "gauge", "", "2500000", 0, now},
+		{"ecs_gostats.memory.mallocs", "{allocation}", "sum/monotonic", "", "51234", s, now},
 		{"ecs_gostats.memory.frees", "{free}", "sum/monotonic", "", "40000", s, now},
 		{"ecs_gostats.memory.lookups", "{lookup}", "sum/monotonic", "", "0", s, now},
 		{"ecs_gostats.heap.sys", "By", "gauge", "", "7864320", 0, now},
@@ -97,11 +99,12 @@ func otlpWantExpvar(start time.Time) []otlpRow {
 		{"go.memory.used", "By", "sum/updown", "go.memory.type=stack", "655360", s, now},
 		{"go.memory.used", "By", "sum/updown", "go.memory.type=other", "9344640", s, now},
 		{"go.memory.allocated", "By", "sum/monotonic", "", "98765432", s, now},
-		{"go.memory.allocations", "{allocation}", "sum/monotonic", "", "51234", s, now},
 		{"go.memory.gc.cycles", "{gc_cycle}", "sum/monotonic", "", "17", s, now},
+		{"go.memory.gc.goal", "By", "sum/updown", "", "8388608", s, now},
 		{"ecs_gostats.gc.pause.time", "s", "sum/monotonic", "", "0.001234567", s, now},
 		{"ecs_gostats.memory.sys", "By", "gauge", "", "12000000", 0, now},
 		{"ecs_gostats.memory.alloc", "By", "gauge", "", "2500000", 0, now},
+		{"ecs_gostats.memory.mallocs", "{allocation}", "sum/monotonic", "", "51234", s, now},
 		{"ecs_gostats.memory.frees", "{free}", "sum/monotonic", "", "40000", s, now},
 		{"ecs_gostats.memory.lookups", "{lookup}", "sum/monotonic", "", "0", s, now},
 		{"ecs_gostats.heap.sys", "By", "gauge", "", "7864320", 0, now},
@@ -206,10 +209,10 @@ func TestOTLPCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 3,784 bytes: a change to what is sent shows here (TestOTLPRequests
+	// 4,222 bytes: a change to what is sent shows here (TestOTLPRequests
 	// has the sizes of more targets)
-	if res.Requests != 1 || res.Failed != 0 || res.Bytes != 3784 || res.Points != 17+16+1 || len(res.Warnings) != 0 {
-		t.Errorf("result %+v, want 1 request of 3,784 bytes, 34 points, no warnings", res)
+	if res.Requests != 1 || res.Failed != 0 || res.Bytes != 4222 || res.Points != 19+17+1 || len(res.Warnings) != 0 {
+		t.Errorf("result %+v, want 1 request of 4,222 bytes, 37 points, no warnings", res)
 	}
 	otlpCheckReceived(t, col.WaitMetrics(t, len(targets), 10*time.Second), otlpWantCollectorTargets(), otlpTestKey, "1.2.3")
 
@@ -232,10 +235,10 @@ func TestOTLPCollectorNoKey(t *testing.T) {
 
 // Requests of at most 20 KB: 40 targets in four requests, all received in
 // order. Worked out from TestOTLPRequests's sizes (a byte less each here,
-// the scope's version being "test"): targets 0 to 9 take 1,854 bytes of a
-// request (852 for the failed target 9), targets from 10 one more (a
-// two-digit host name); 11 of them fit under 20,000 bytes (19,393 for 0 to
-// 10, 19,403 for 11 to 21 and 22 to 32), and 7 are left.
+// the scope's version being "test"): targets 0 to 9 take 2,064 bytes of a
+// request (935 for the failed target 9), targets from 10 one more (a
+// two-digit host name); 10 of them fit under 20,000 bytes (19,511 for 0 to
+// 9, 19,521 for each ten after).
 func TestOTLPCollectorManyRequests(t *testing.T) {
 	col := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{})
 	targets := otlpTestTargets(40)
@@ -244,8 +247,8 @@ func TestOTLPCollectorManyRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Requests != 4 || res.Failed != 0 || res.Bytes != 19393+19403+19403+(6*1855+853) {
-		t.Errorf("result %+v, want 4 requests of 70,329 bytes", res)
+	if res.Requests != 4 || res.Failed != 0 || res.Bytes != (9*2064+935)+3*(9*2065+936) {
+		t.Errorf("result %+v, want 4 requests of 78,074 bytes", res)
 	}
 	got := col.WaitMetrics(t, len(targets), 10*time.Second)
 	otlpCheckReceived(t, got, otlpWantTestTargets(40), "", "test")
@@ -257,8 +260,8 @@ func TestOTLPCollectorManyRequests(t *testing.T) {
 	for _, r := range reqs {
 		per = append(per, len(r))
 	}
-	if !slices.Equal(per, []int{11, 11, 11, 7}) {
-		t.Errorf("resources per request received %v, want [11 11 11 7]", per)
+	if !slices.Equal(per, []int{10, 10, 10, 10}) {
+		t.Errorf("resources per request received %v, want [10 10 10 10]", per)
 	}
 }
 

@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ func TestRunOTLP(t *testing.T) {
 	host := fleetDocker(t, append(ports, uint16(refusingPort(t)))...)
 	state := t.TempDir() + "/state"
 
-	r := runIn(t, host, "--output", "otlp", "--otlp-endpoint", col.Endpoint, "--otlp-insecure", "--tempfile="+state)
+	r := runIn(t, host, "--output", "otlp", "--otlp-endpoint", col.Endpoint, "--otlp-insecure", "--tempfile="+state,
+		"--ecs-agent-url", ecsAgentMetadata(t))
 	if r.code != 0 || len(r.stderr) != 1 || !strings.Contains(r.stderr[0], "connect: connection refused") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -97,7 +99,8 @@ func TestRunOTLPDown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := []string{"--output", "mackerel,otlp", "--otlp-endpoint", tt.endpoint, "--timeout", timeout.String()}
+			args := []string{"--output", "mackerel,otlp", "--otlp-endpoint", tt.endpoint, "--timeout", timeout.String(),
+				"--ecs-agent-url", ecsAgentMetadata(t)}
 			if tt.insecure {
 				args = append(args, "--otlp-insecure")
 			}
@@ -140,4 +143,21 @@ func subset(want, got map[string]float64) bool {
 		}
 	}
 	return true
+}
+
+// ecsAgentMetadata is the ECS agent's GET /v1/metadata on loopback, for
+// the container instance's ARN an output that labels series asks for; it
+// returns its URL.
+func ecsAgentMetadata(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/metadata" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"Cluster":"prod","ContainerInstanceArn":"arn:aws:ecs:ap-northeast-1:123456789012:container-instance/prod/0f1e2d3c4b5a69788796a5b4c3d2e1f0","Version":"Amazon ECS Agent - v1.89.2 (3ec7ca9e)"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

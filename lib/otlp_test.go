@@ -43,6 +43,8 @@ func handlerValuesByKey() map[string]float64 {
 		"gc.gc_pause_per_second":        0.12,
 		"objects.heap_objects":          11_234,
 		"allocation.memory_total_alloc": 98_765_432,
+		"gc._next_gc":                   8_388_608, // gc_next
+		"runtime._gomaxprocs":           4,         // gomaxprocs
 	}
 }
 
@@ -52,6 +54,7 @@ func expvarValues() values {
 	v := handlerValuesByKey()
 	delete(v, "runtime.goroutine_num") // expvar has no goroutine count
 	delete(v, "runtime.cgo_call_num")
+	delete(v, "runtime._gomaxprocs")
 	v["gc._num_gc"] = 17
 	v["gc._pause_total_ns"] = 1_234_567
 	return ofKeys(v)
@@ -173,10 +176,12 @@ func TestOTLPResourceMetrics(t *testing.T) {
 		updown("go.memory.used", "By", "go.memory.type=stack", "655360"),
 		updown("go.memory.used", "By", "go.memory.type=other", "9344640"), // 12000000-2000000-655360
 		counter("go.memory.allocated", "By", "98765432"),
-		counter("go.memory.allocations", "{allocation}", "51234"),
 		counter("go.memory.gc.cycles", "{gc_cycle}", "17"),
+		updown("go.memory.gc.goal", "By", "", "8388608"),
+		updown("go.processor.limit", "{thread}", "", "4"),
 		gauge("ecs_gostats.memory.sys", "By", "12000000"),
 		gauge("ecs_gostats.memory.alloc", "By", "2500000"),
+		counter("ecs_gostats.memory.mallocs", "{allocation}", "51234"),
 		counter("ecs_gostats.memory.frees", "{free}", "40000"),
 		counter("ecs_gostats.memory.lookups", "{lookup}", "0"),
 		gauge("ecs_gostats.heap.sys", "By", "7864320"),
@@ -189,7 +194,7 @@ func TestOTLPResourceMetrics(t *testing.T) {
 	var expvar []otlpRow
 	for _, r := range handler {
 		switch r.metric {
-		case "go.goroutine.count", "ecs_gostats.cgo.calls":
+		case "go.goroutine.count", "ecs_gostats.cgo.calls", "go.processor.limit":
 		case "ecs_gostats.memory.sys":
 			expvar = append(expvar, counter("ecs_gostats.gc.pause.time", "s", "0.001234567"), r)
 		default:
@@ -206,6 +211,11 @@ func TestOTLPResourceMetrics(t *testing.T) {
 		{"expvar without gc.gc_num: the hidden count", otlpTarget{up: true, start: otlpTestStart,
 			values: ofKeys(map[string]float64{"gc._num_gc": 4, "gc._pause_total_ns": 2e9})},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), counter("go.memory.gc.cycles", "{gc_cycle}", "4"), counter("ecs_gostats.gc.pause.time", "s", "2")}},
+		{"client_golang 1.20 and later: go.memory.allocations from /gc/heap/allocs:objects", otlpTarget{up: true, start: otlpTestStart,
+			values: ofKeys(map[string]float64{"operation.memory_mallocs": 700, "operation._heap_allocs_objects": 600, "gc._next_gc": 4194304, "runtime._gomaxprocs": 2})},
+			[]otlpRow{gauge("ecs_gostats.up", "1", "1"), counter("go.memory.allocations", "{allocation}", "600"),
+				updown("go.memory.gc.goal", "By", "", "4194304"), updown("go.processor.limit", "{thread}", "", "2"),
+				counter("ecs_gostats.memory.mallocs", "{allocation}", "700")}},
 		{"failed: up 0 only", otlpTarget{up: false, values: handlerValues(), start: otlpTestStart},
 			[]otlpRow{gauge("ecs_gostats.up", "1", "0")}},
 		{"answered without values", otlpTarget{up: true, start: otlpTestStart}, []otlpRow{gauge("ecs_gostats.up", "1", "1")}},
@@ -230,6 +240,10 @@ func TestOTLPResourceMetrics(t *testing.T) {
 			}
 			if len(rm.ScopeMetrics) != 1 || !proto.Equal(rm.ScopeMetrics[0].Scope, scope) {
 				t.Errorf("scopes: %v", rm.ScopeMetrics)
+			}
+			const schema = "https://opentelemetry.io/schemas/1.44.0"
+			if rm.SchemaUrl != schema || len(rm.ScopeMetrics) == 1 && rm.ScopeMetrics[0].SchemaUrl != schema {
+				t.Errorf("schema URLs %q, %v; want %s on both", rm.SchemaUrl, rm.ScopeMetrics, schema)
 			}
 			got := otlpRows(rm)
 			if !slices.Equal(got, tt.want) {
@@ -291,13 +305,13 @@ func TestOTLPRequests(t *testing.T) {
 		limit   int
 		sizes   []int
 	}{
-		{"1,000 targets: one request", 1000, 0, otlpMaxRequestBytes, []int{1756360}},
+		{"1,000 targets: one request", 1000, 0, otlpMaxRequestBytes, []int{1953660}},
 		// as 3,000 targets would, without the memory they take (the test
 		// process's peak RSS is also what run_test.go measures of the plugin
 		// processes it starts)
-		{"25 targets of 200 KB: two requests", 25, 200_000, otlpMaxRequestBytes, []int{3430948, 1614038}},
-		{"10 targets in requests of 8 KB", 10, 0, 8000, []int{7420, 7420, 2708}},
-		{"a target bigger than the limit goes alone", 3, 0, 100, []int{1855, 1855, 1855}},
+		{"25 targets of 200 KB: two requests", 25, 200_000, otlpMaxRequestBytes, []int{3434391, 1615591}},
+		{"10 targets in requests of 8 KB", 10, 0, 8000, []int{6195, 6195, 7131}},
+		{"a target bigger than the limit goes alone", 3, 0, 100, []int{2065, 2065, 2065}},
 		{"no targets", 0, 0, otlpMaxRequestBytes, nil},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,19 @@ type report struct {
 	// measured container's own use
 	containers       containerMeasurements
 	containerMetrics bool
+	// labels: an output labels series (--list shows each target's service
+	// then); services: what each container's environment said of its
+	// service, by container id (serviceid.go).
+	labels   bool
+	services map[string]serviceEnv
+}
+
+// service is the service identity of a result's target.
+func (r *report) service(t target) service {
+	if s, ok := r.services[t.ContainerID]; ok {
+		return serviceOf(t, &s)
+	}
+	return serviceOf(t, nil)
 }
 
 // An output sends a run's report somewhere.

@@ -26,13 +26,18 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelenv"
 )
 
 // Do runs the plugin with the process's arguments and returns the exit code.
 func Do(version string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, defaultParts(time.Now), os.Args[1:], version, os.Stdout, os.Stderr)
+	p := defaultParts(time.Now)
+	// the plugin's own OpenTelemetry environment, read here only
+	p.otelResourceAttrs = os.Getenv(otelenv.ResourceAttributesVar)
+	return run(ctx, p, os.Args[1:], version, os.Stdout, os.Stderr)
 }
 
 // parts are what a run is made of: the formats targets may serve, where
@@ -42,6 +47,9 @@ type parts struct {
 	sources []sourceKind
 	outputs []outputKind
 	now     func() time.Time
+	// otelResourceAttrs is the plugin process's own OTEL_RESOURCE_ATTRIBUTES:
+	// added to every resource an output labels (a target's own values win).
+	otelResourceAttrs string
 }
 
 // defaultParts are the plugin's own parts: each format, source and output
@@ -73,6 +81,7 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	if done {
 		return code
 	}
+	opts.otelResourceAttrs = p.otelResourceAttrs
 	if opts.Version {
 		fmt.Fprintf(stdout, "%s %s\n", pluginName, version)
 		return 0
@@ -129,7 +138,13 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 			r.warnings = append(r.warnings, fmt.Sprintf("no container metrics: --source %s gives no container stats", opts.Source))
 		}
 	}
-	m := measure(measureCtx, sc, cm, targets)
+	var sl *serviceLookup
+	if outs.label() {
+		if e, ok := src.(containerEnver); ok {
+			sl = &serviceLookup{enver: e, concurrency: opts.Concurrency, known: last.Services}
+		}
+	}
+	m := measure(measureCtx, sc, cm, sl, targets)
 	results, notGo := settle(m.runtime, learnt, start) // --format auto
 	r.passed = append(r.passed, notGo...)
 	for _, res := range results {
@@ -148,8 +163,13 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	if !opts.List {
 		r.warnings = append(r.warnings, m.containers.warnings...)
 	}
+	r.labels, r.services = outs.label(), m.services.envs
+	r.warnings = append(r.warnings, m.services.warnings...)
 	next.Slots, next.Learnt = slots, learnt
 	next.Containers = containerSamples(m.containers, last.Containers)
+	if len(m.services.envs) > 0 {
+		next.Services = m.services.envs // the containers listed this run only
+	}
 	r.health = healthOf(len(candidates)-len(notGo), r.results, found.errors)
 	r.health.containerErrors = m.containers.errors
 

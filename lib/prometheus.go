@@ -93,6 +93,10 @@ var prometheusSeries = []struct {
 	{heapReleased, "go_memstats_heap_released_bytes"},
 	{heapObjects, "go_memstats_heap_objects"},
 	{memoryTotalAlloc, "go_memstats_alloc_bytes_total"},
+	// hidden: for labeled outputs only
+	{hiddenGCGoal, "go_memstats_next_gc_bytes"},
+	{hiddenMaxProcs, "go_sched_gomaxprocs_threads"},
+	{hiddenHeapAllocs, "go_gc_heap_allocs_objects_total"},
 }
 
 // gcSeries is the summary of stop-the-world pauses: its count is the

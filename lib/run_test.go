@@ -53,11 +53,12 @@ func fleetContainers(t *testing.T, ports []uint16) ([]byte, []container.Summary)
 }
 
 // gaugesPerTask is how many keys a run prints for a healthy task when there
-// is no previous run to diff against: the gauges of metricDefs.
+// is no previous run to diff against: the gauges of metricDefs that are
+// printed.
 func gaugesPerTask() int {
 	n := 0
 	for _, m := range metricDefs {
-		if !m.diff {
+		if !m.diff && !m.hidden {
 			n++
 		}
 	}
@@ -174,11 +175,11 @@ func runInAt(t *testing.T, now func() time.Time, host string, args ...string) pl
 }
 
 // fleetDocker is a Docker stand-in listing one container (of the real
-// capture) publishing each of ports, and answering /info.
+// capture) publishing each of ports.
 func fleetDocker(t *testing.T, ports ...uint16) string {
 	t.Helper()
 	body, _ := fleetContainers(t, ports)
-	return (&standin.Docker{Containers: body, Info: readTestdata(t, "docker_info.json")}).Start(t, "unix")
+	return (&standin.Docker{Containers: body}).Start(t, "unix")
 }
 
 func TestRunDaemonAnswersBadly(t *testing.T) {

@@ -32,6 +32,11 @@ type state struct {
 	// Containers: with --container-metrics, the last stats sample of each
 	// container (by Docker id) listed at the last run, for its rates.
 	Containers map[string]cstats.Sample `json:"containers,omitempty"`
+	// Services: with an output that labels series, what the environment of
+	// each container (by Docker id) listed at the last run said of its
+	// service (serviceid.go), "nothing" included; a container whose
+	// environment could not be read is not here, and is read again.
+	Services map[string]serviceEnv `json:"services,omitempty"`
 }
 
 // learnt is what the probes of one target found.

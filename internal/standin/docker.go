@@ -32,7 +32,6 @@ import (
 //	GET [/v<version>]/containers/json   200 and Containers, byte for byte
 //	                                (query filters are not applied), or
 //	                                FaultStatus and FaultBody when set
-//	GET [/v<version>]/info          200 and Info, byte for byte, when set
 //	anything else                   404 {"message":"page not found"}
 //
 // A version outside MinAPIVersion … APIVersion is refused as moby's version
@@ -61,9 +60,13 @@ type Docker struct {
 	// ServerVersion is the engine version in the Server header; "" is
 	// "20.10.24+dfsg1".
 	ServerVersion string
-	// Info is the /info body (testdata/docker_info.json); nil: /info is a
-	// 404, as a daemon's answer to a path it does not serve.
-	Info []byte
+	// Name is the daemon's name in GET /info (the host's name); "" is
+	// "standin-host".
+	Name string
+	// Env is each container's environment in GET /containers/{id}/json (the
+	// inspect answer has Id and Config.Env only); a container it does not
+	// have answers with an empty environment.
+	Env map[string][]string
 
 	mu       sync.Mutex
 	requests []string
@@ -158,9 +161,9 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	if m := versionedPath.FindStringSubmatch(path); m != nil {
 		version, path = m[1], m[2]
 	}
+	inspected, isInspect := inspectID(path)
 	route := path == "/_ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) ||
-		path == "/containers/json" && r.Method == http.MethodGet ||
-		path == "/info" && r.Method == http.MethodGet && d.Info != nil
+		(path == "/containers/json" || path == "/info" || isInspect) && r.Method == http.MethodGet
 	if !route {
 		writeJSON(w, http.StatusNotFound, "page not found")
 		return
@@ -183,6 +186,20 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Docker-Experimental", "false")
 
+	switch {
+	case path == "/info":
+		h.Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"Name": or(d.Name, "standin-host")})
+		return
+	case isInspect:
+		h.Set("Content-Type", "application/json")
+		env := d.Env[inspected]
+		if env == nil {
+			env = []string{}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"Id": inspected, "Config": map[string]any{"Env": env}})
+		return
+	}
 	switch path {
 	case "/_ping":
 		h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
@@ -201,10 +218,17 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Write(d.Containers)
-	case "/info":
-		h.Set("Content-Type", "application/json")
-		w.Write(d.Info)
 	}
+}
+
+// inspectID is the container id of a GET /containers/{id}/json path.
+func inspectID(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/containers/")
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, "/json")
+	return id, ok && id != "" && !strings.Contains(id, "/")
 }
 
 // writeJSON writes an error as dockerd does: {"message":"…"} and a newline.

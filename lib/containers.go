@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin-helper"
 
@@ -37,6 +38,7 @@ type statsAsk struct {
 	concurrency int
 	prev        map[string]containerState // the last run's, by id: what is known of each container
 	host        hostPaths
+	now         func() time.Time // the time of counters read from files
 }
 
 // hostPaths are where the host's files are read: a plugin in a container
@@ -98,6 +100,7 @@ type containerMeter struct {
 	concurrency int
 	prev        map[string]containerState // the last run's, by container id
 	host        hostPaths                 // MemTotal of host.meminfo is read once a run
+	now         func() time.Time
 }
 
 // containerResult is one container's measurement.
@@ -107,6 +110,11 @@ type containerResult struct {
 	sidecar  *sidecar
 	values   cstats.Values
 	limits   cstats.Limits
+	// counters: its cumulative counters, the network's being its network
+	// namespace's (none when unknown); usage: the memory usage with the
+	// page cache, nil when none (OTLP sends both, otlp_containers.go)
+	counters cstats.Sample
+	usage    *uint64
 	err      error
 }
 
@@ -159,7 +167,11 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 	if cm.host.meminfo != "" {
 		hostMemory, _ = cstats.ReadMemTotal(cm.host.meminfo) // unknown: only Unlimited is no limit
 	}
-	ans := cm.statser.containerStats(ctx, statsAsk{containers: refs, concurrency: cm.concurrency, prev: cm.prev, host: cm.host})
+	now := cm.now
+	if now == nil {
+		now = time.Now
+	}
+	ans := cm.statser.containerStats(ctx, statsAsk{containers: refs, concurrency: cm.concurrency, prev: cm.prev, host: cm.host, now: now})
 	m.warnings = append(m.warnings, ans.warnings...)
 	for i := range ans.sidecars {
 		if m.byID(ans.sidecars[i].id) == nil {
@@ -206,10 +218,18 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 		}
 		if a.err == nil {
 			if v, ok := vals[c.id]; ok {
-				c.values = v
+				c.values, c.counters = v, m.keep[c.id].Sample
+				if u := a.stats.MemoryStats.Usage; u > 0 {
+					c.usage = &u
+				}
 				if a.netOf != "" {
 					hv := vals[a.netOf] // none when the holder's counters are unknown
 					c.values.NetRx, c.values.NetTx = hv.NetRx, hv.NetTx
+					c.counters.NetRx, c.counters.NetTx = nil, nil
+					if _, ok := vals[a.netOf]; ok { // read this run
+						h := m.keep[a.netOf]
+						c.counters.NetRx, c.counters.NetTx = h.NetRx, h.NetTx
+					}
 				}
 				in := a.limits
 				s := cstats.StatsLimitInputs(&a.stats.StatsResponse)

@@ -125,7 +125,7 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 	}
 	for id := range holders {
 		wg.Go(func() {
-			r := d.netnsCounters(ctx, dc, id, ask.host.proc)
+			r := d.netnsCounters(ctx, dc, id, ask.host.proc, ask.now)
 			mu.Lock()
 			if _, asked := out.results[id]; !asked { // a holder that is a container asked keeps its stats
 				out.results[id] = r
@@ -194,7 +194,7 @@ func inspectSpec(ctx context.Context, dc dockerStatsClient, id string) (*contain
 
 // netnsCounters reads the network counters of the namespace container id
 // holds: every interface but lo of /proc/<its pid>/net/dev, under proc.
-func (d dockerSource) netnsCounters(ctx context.Context, dc dockerStatsClient, id, proc string) statsResult {
+func (d dockerSource) netnsCounters(ctx context.Context, dc dockerStatsClient, id, proc string, now func() time.Time) statsResult {
 	c, err := dc.ContainerInspect(ctx, id)
 	if err != nil {
 		return statsResult{err: d.statsError(err)}
@@ -202,7 +202,7 @@ func (d dockerSource) netnsCounters(ctx context.Context, dc dockerStatsClient, i
 	if c.ContainerJSONBase == nil || c.State == nil || c.State.Pid <= 0 {
 		return statsResult{err: errors.New("it is not running")}
 	}
-	read := time.Now()
+	read := now()
 	rx, tx, err := cstats.ReadNetDev(filepath.Join(proc, strconv.Itoa(c.State.Pid), "net", "dev"))
 	if err != nil {
 		return statsResult{err: fmt.Errorf("%v (a plugin in a container needs the host's /proc: pid host)", err)}

@@ -370,6 +370,11 @@ func TestContainerMetricsDocker(t *testing.T) {
 		t.Logf("CPU %.2f %%, the kernel's %.2f %% around the plugin's interval, %.2f %% within it", got, outer, inner)
 	}
 
+	t.Run("every metric", func(t *testing.T) {
+		for _, name := range containerMetricNames { // the examples' (containers_examples_test.go)
+			metric("memory-8080", name)
+		}
+	})
 	t.Run("hard quota", func(t *testing.T) {
 		checkCPU(t, "burn-8080", burn.id, 50)
 		if got := metric("burn-8080", "container_cpu.limit"); got != 50 {

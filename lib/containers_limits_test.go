@@ -447,3 +447,40 @@ func TestContainerMetricsOTLP(t *testing.T) {
 		t.Errorf("state's containers %v (%v): want app and envoy", s.Containers, err)
 	}
 }
+
+// TestContainerMetricsJoinedTarget: a container joined to the network
+// namespace of a container that is measured itself reports that one's
+// network; the holder is inspected once, as any container.
+func TestContainerMetricsJoinedTarget(t *testing.T) {
+	d := &fakeDocker{containers: []fakeContainer{
+		{name: "web", id: idCPUs, ports: []uint16{8080}, stats: []string{"docker_cpus_half_1.json", "docker_cpus_half_2.json"}},
+		{name: "joined", id: idNoNet, ports: []uint16{9090}, stats: []string{"docker_network_none.json"},
+			hostConfig: map[string]any{"NetworkMode": "container:" + idCPUs}},
+	}}
+	host := startFakeDocker(t, d)
+	args := []string{"-H", host, "--key", "{name}", "--tempfile", filepath.Join(t.TempDir(), "state"), "--container-metrics", "--graphs", "container_network"}
+	t0 := time.Unix(1764626880, 0)
+	var stdout string
+	for i := range 2 {
+		code, out, stderr := runContainers(t, t0.Add(time.Duration(i)*time.Minute), args...)
+		if code != 0 || stderr != "" {
+			t.Fatalf("run %d: code %d, stderr %q", i+1, code, stderr)
+		}
+		stdout = out
+	}
+	// web's eth0 did not move between its two answers (1112 bytes in):
+	// 0 for both; the joined container's own answer has no network
+	want := []string{
+		"gostats.joined.container_network.rx_bytes\t0.000000\t1764626940",
+		"gostats.joined.container_network.tx_bytes\t0.000000\t1764626940",
+		"gostats.web.container_network.rx_bytes\t0.000000\t1764626940",
+		"gostats.web.container_network.tx_bytes\t0.000000\t1764626940",
+		"gostats_scrape.containers.errors\t0.000000\t1764626940",
+	}
+	if got := sorted(containerLinesOf(stdout)); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if d.inspects[idCPUs] != 1 || d.inspects[idNoNet] != 1 {
+		t.Errorf("inspects %v, want one each", d.inspects)
+	}
+}

@@ -124,12 +124,13 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 		}
 	}
 	for id := range holders {
+		if _, asked := out.results[id]; asked {
+			continue // a holder measured itself (a target, a sidecar): its own stats have the namespace's network
+		}
 		wg.Go(func() {
 			r := d.netnsCounters(ctx, dc, id, ask.host.proc, ask.now)
 			mu.Lock()
-			if _, asked := out.results[id]; !asked { // a holder that is a container asked keeps its stats
-				out.results[id] = r
-			}
+			out.results[id] = r
 			mu.Unlock()
 		})
 	}

@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -181,7 +182,8 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 
 	// every answer's values and sample, holders' too
 	vals := map[string]cstats.Values{}
-	for id, a := range ans.results {
+	for _, id := range slices.Sorted(maps.Keys(ans.results)) {
+		a := ans.results[id]
 		prev, seen := cm.prev[id]
 		switch {
 		case a.net != nil:
@@ -202,7 +204,11 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 			m.keep[id] = containerState{}
 		}
 		if _, ok := m.keep[id]; !ok && (seen || a.spec != nil) {
-			m.keep[id] = containerState{Sample: prev.Sample, Spec: a.spec}
+			spec := a.spec
+			if spec == nil {
+				spec = prev.Spec // a failed call keeps what the inspect told
+			}
+			m.keep[id] = containerState{Sample: prev.Sample, Spec: spec}
 		}
 	}
 

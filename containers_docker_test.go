@@ -177,7 +177,7 @@ func ecsCgroupParent(t *testing.T, taskID string, quota int64, memory uint64) st
 			dir := filepath.Join(root, c.Name(), "ecs")
 			os.Remove(filepath.Join(dir, taskID))
 			if !ecsExisted[c.Name()] {
-				os.Remove(dir)
+				os.Remove(dir) // only when empty: another run's task may be under it
 			}
 		}
 	})
@@ -258,7 +258,9 @@ func TestContainerMetricsDocker(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		testenv.SkipUnlessCI(t, "the host runs cgroup v2; this test reads and makes cgroup v1 files")
 	}
-	parentTask := "7e57c9a2b4d64f0e8a1b3c5d7e9f0a1b"
+	id := make([]byte, 16)
+	rand.Read(id)
+	parentTask := hex.EncodeToString(id) // a task of this run's own: runs at once do not share its cgroup
 	parent := ecsCgroupParent(t, parentTask, 25000, 192<<20)
 	c := ownCluster(t, "cm")
 	run := func(name string, args ...string) task {
@@ -367,7 +369,7 @@ func TestContainerMetricsDocker(t *testing.T) {
 		if got < lo || got > hi {
 			t.Errorf("CPU %.2f %%, the kernel's %.2f %% around the plugin's interval and %.2f %% within it", got, outer, inner)
 		}
-		if outer > quota*1.02 || inner > quota*1.02 {
+		if outer > quota*1.1 || inner > quota*1.1 { // a window of a few CFS periods can take one more period's quota
 			t.Errorf("the kernel's CPU %.2f %% and %.2f %%: not the quota's %.0f %%", outer, inner, quota)
 		}
 		t.Logf("CPU %.2f %%, the kernel's %.2f %% around the plugin's interval, %.2f %% within it", got, outer, inner)

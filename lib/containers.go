@@ -3,7 +3,9 @@ package mpecsgostats
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
 )
@@ -11,22 +13,83 @@ import (
 // Container metrics (--container-metrics): a measurement kind beside the
 // scrape (measure.go), under the same deadline and never waiting for it:
 // each scraped container's own resource use, as the source's API tells it
-// (docker stats, the task metadata's /task/stats), decoded by cstats. A
-// container reports once, under the key of its keyed target with the lowest
-// container port; rates are worked out against the previous run's sample of
-// the same container id, kept in the state.
+// (docker stats, the task metadata's /task/stats), decoded by cstats, with
+// its limits (the container's hard quota and memory limit, else its task's,
+// else the host's: never CPU shares). A container reports once, under the
+// key of its keyed target with the lowest container port; rates are worked
+// out against the previous run's sample of the same container id, kept in
+// the state. The other containers of a task with a target (sidecars) are
+// measured too, for the OTLP output only (otlp_containers.go). Containers
+// that share a network namespace (awsvpc tasks) report the namespace's
+// counters, read once, under each of their keys.
 
 // containerStatser is what a source that knows its containers' stats
-// implements: one stats answer per container id asked, or why there is
-// none. It asks at most concurrency at once, and gives up at ctx's end.
+// implements: one stats answer per container asked and per sidecar of
+// their tasks, or why there is none. It asks at most ask.concurrency at
+// once, and gives up at ctx's end.
 type containerStatser interface {
-	containerStats(ctx context.Context, ids []string, concurrency int) map[string]statsResult
+	containerStats(ctx context.Context, ask statsAsk) statsAnswer
 }
 
-// statsResult is one container's stats answer, or why there is none.
+// statsAsk is what the meter asks a source.
+type statsAsk struct {
+	containers  []containerRef
+	concurrency int
+	prev        map[string]containerState // the last run's, by id: what is known of each container
+	host        hostPaths
+	now         func() time.Time // the time of counters read from files
+}
+
+// hostPaths are where the host's files are read: a plugin in a container
+// sees them only with the host's /proc (pid: host) and cgroup filesystem.
+type hostPaths struct {
+	proc    string // /proc: the pid files of the containers' processes
+	cgroup  string // /sys/fs/cgroup: the limits of cgroup parents
+	meminfo string // /proc/meminfo: the host's memory; "" is unknown
+}
+
+// defaultHostPaths are the host's own.
+func defaultHostPaths() hostPaths {
+	return hostPaths{proc: "/proc", cgroup: "/sys/fs/cgroup", meminfo: "/proc/meminfo"}
+}
+
+// containerRef is a container of the targets.
+type containerRef struct {
+	id, name string
+	taskARN  string // "" outside a task: it has no sidecars
+}
+
+// statsAnswer is a source's answer: the stats of the containers asked, of
+// the sidecars of their tasks and of the holders of the network
+// namespaces they share, by id.
+type statsAnswer struct {
+	results  map[string]statsResult
+	sidecars []sidecar
+	warnings []string // what cost the limits or the sidecars, not the stats: one line each
+}
+
+// sidecar is a container of a task with a target that is no target itself
+// (not a pause container, not opted out).
+type sidecar struct {
+	id, name string
+	ecsName  string // its name in the task definition
+	taskARN  string
+	started  int64 // unix seconds, 0 when unknown
+}
+
+// statsResult is one container's stats answer, or why there is none, with
+// what the source knows of its limits and network.
 type statsResult struct {
-	stats *cstats.TaskStat // a Docker answer has no network_rate_stats
-	err   error            // one line, without the container's name
+	stats  *cstats.TaskStat   // a Docker answer has no network_rate_stats
+	err    error              // one line, without the container's name
+	limits cstats.LimitInputs // what the source knows beside the answer (HostConfig, task metadata, cgroup parent)
+	spec   *containerSpec     // to keep for the next run; nil when unknown
+	// netOf: the id of the container whose network stands for this one's
+	// (the holder of a shared network namespace), "" for its own.
+	netOf string
+	// net: a holder's counters read now, in place of stats (Docker: the
+	// pause container's /proc/<pid>/net/dev).
+	net *cstats.Sample
 }
 
 // containerMeter is the container measurement of a run: nil without
@@ -34,23 +97,31 @@ type statsResult struct {
 type containerMeter struct {
 	statser     containerStatser
 	concurrency int
-	prev        map[string]cstats.Sample // the last run's samples, by container id
+	prev        map[string]containerState // the last run's, by container id
+	host        hostPaths                 // MemTotal of host.meminfo is read once a run
+	now         func() time.Time
 }
 
 // containerResult is one container's measurement.
 type containerResult struct {
 	id, name string
 	key      string // the key of its target with the lowest container port, "" for none
+	sidecar  *sidecar
 	values   cstats.Values
 	limits   cstats.Limits
-	sample   *cstats.Sample // to keep for the next run; nil when none
+	// counters: its cumulative counters, the network's being its network
+	// namespace's (none when unknown); usage: the memory usage with the
+	// page cache, nil when none (OTLP sends both, otlp_containers.go)
+	counters cstats.Sample
+	usage    *uint64
 	err      error
 }
 
 // containerMeasurements are the containers measured, in the order of their
-// first target, and what the run learns of them.
+// first target, then the sidecars, and what the run learns of them.
 type containerMeasurements struct {
 	containers []containerResult
+	keep       map[string]containerState // what to keep for the next run, by id
 	warnings   []string
 	errors     int // stats calls that failed
 }
@@ -66,16 +137,19 @@ func (m *containerMeasurements) byID(id string) *containerResult {
 }
 
 // measure asks the stats of every container of targets (a bad label's
-// too: the container is there) and works out their values. A call that
-// failed costs its container only, with a warning naming it; when every
-// call failed the source answers no stats at all, which is one warning.
+// too: the container is there) and of the sidecars of their tasks, and
+// works out their values. A call that failed costs its container only,
+// with a warning naming it; when every call failed the source answers no
+// stats at all, which is one warning.
 func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containerMeasurements {
-	var m containerMeasurements
+	m := containerMeasurements{keep: map[string]containerState{}}
 	port := map[string]uint16{}
+	var refs []containerRef
 	for _, t := range targets {
 		c := m.byID(t.ContainerID)
 		if c == nil {
 			m.containers = append(m.containers, containerResult{id: t.ContainerID, name: t.ContainerName})
+			refs = append(refs, containerRef{id: t.ContainerID, name: t.ContainerName, taskARN: t.TaskARN})
 			c = &m.containers[len(m.containers)-1]
 		}
 		if t.key == "" || t.bad != nil {
@@ -88,15 +162,58 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 	if len(m.containers) == 0 {
 		return m
 	}
-	ids := make([]string, len(m.containers))
-	for i, c := range m.containers {
-		ids[i] = c.id
+	var hostMemory uint64
+	if cm.host.meminfo != "" {
+		hostMemory, _ = cstats.ReadMemTotal(cm.host.meminfo) // unknown: only Unlimited is no limit
 	}
-	answers := cm.statser.containerStats(ctx, ids, cm.concurrency)
+	now := cm.now
+	if now == nil {
+		now = time.Now
+	}
+	ans := cm.statser.containerStats(ctx, statsAsk{containers: refs, concurrency: cm.concurrency, prev: cm.prev, host: cm.host, now: now})
+	m.warnings = append(m.warnings, ans.warnings...)
+	for i := range ans.sidecars {
+		if m.byID(ans.sidecars[i].id) == nil {
+			m.containers = append(m.containers, containerResult{id: ans.sidecars[i].id, name: ans.sidecars[i].name, sidecar: &ans.sidecars[i]})
+		}
+	}
+
+	// every answer's values and sample, holders' too
+	vals := map[string]cstats.Values{}
+	for _, id := range slices.Sorted(maps.Keys(ans.results)) {
+		a := ans.results[id]
+		prev, seen := cm.prev[id]
+		switch {
+		case a.net != nil:
+			vals[id] = cstats.Between(prev.Sample, *a.net)
+			m.keep[id] = containerState{Sample: *a.net}
+		case a.err == nil && a.stats != nil:
+			var p *cstats.Sample
+			if seen {
+				p = &prev.Sample
+			}
+			if v, cur, ok := cstats.TaskValues(p, a.stats); ok {
+				vals[id] = v
+				m.keep[id] = containerState{Sample: cur, Spec: a.spec}
+			}
+		case a.err != nil && m.byID(id) == nil && !seen:
+			// a holder whose counters cannot be read: said once, kept as seen
+			m.warnings = append(m.warnings, fmt.Sprintf("no container network of the containers in the network namespace of container %s: %v", shortID(id), a.err))
+			m.keep[id] = containerState{}
+		}
+		if _, ok := m.keep[id]; !ok && (seen || a.spec != nil) {
+			spec := a.spec
+			if spec == nil {
+				spec = prev.Spec // a failed call keeps what the inspect told
+			}
+			m.keep[id] = containerState{Sample: prev.Sample, Spec: spec}
+		}
+	}
+
 	var failed []string
 	for i := range m.containers {
 		c := &m.containers[i]
-		a, ok := answers[c.id]
+		a, ok := ans.results[c.id]
 		switch {
 		case !ok:
 			a.err = fmt.Errorf("no stats")
@@ -104,16 +221,26 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 			a.err = fmt.Errorf("no stats: null")
 		}
 		if a.err == nil {
-			var prev *cstats.Sample
-			if s, ok := cm.prev[c.id]; ok {
-				prev = &s
-			}
-			v, cur, ok := cstats.TaskValues(prev, a.stats)
-			if !ok {
-				a.err = fmt.Errorf("no stats: the answer is no sample (not running?)")
+			if v, ok := vals[c.id]; ok {
+				c.values, c.counters = v, m.keep[c.id].Sample
+				if u := a.stats.MemoryStats.Usage; u > 0 {
+					c.usage = &u
+				}
+				if a.netOf != "" {
+					hv := vals[a.netOf] // none when the holder's counters are unknown
+					c.values.NetRx, c.values.NetTx = hv.NetRx, hv.NetTx
+					c.counters.NetRx, c.counters.NetTx = nil, nil
+					if _, ok := vals[a.netOf]; ok { // read this run
+						h := m.keep[a.netOf]
+						c.counters.NetRx, c.counters.NetTx = h.NetRx, h.NetTx
+					}
+				}
+				in := a.limits
+				s := cstats.StatsLimitInputs(&a.stats.StatsResponse)
+				in.OnlineCPUs, in.HierarchicalMemoryLimit, in.HostMemory = s.OnlineCPUs, s.HierarchicalMemoryLimit, hostMemory
+				c.limits = cstats.ResolveLimits(in)
 			} else {
-				c.values, c.sample = v, &cur
-				c.limits = cstats.ResolveLimits(cstats.StatsLimitInputs(&a.stats.StatsResponse))
+				a.err = fmt.Errorf("no stats: the answer is no sample (not running?)")
 			}
 		}
 		if a.err != nil {
@@ -130,15 +257,18 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 	return m
 }
 
-// containerSamples are the samples to keep for the next run: this run's,
-// and the last run's of a container listed this run whose call failed.
-func containerSamples(m containerMeasurements, prev map[string]cstats.Sample) map[string]cstats.Sample {
-	next := map[string]cstats.Sample{}
+// containerSamples are what to keep for the next run: this run's, and the
+// last run's of a container listed this run whose call failed.
+func containerSamples(m containerMeasurements, prev map[string]containerState) map[string]containerState {
+	next := map[string]containerState{}
+	for id, s := range m.keep {
+		next[id] = s
+	}
 	for _, c := range m.containers {
-		if c.sample != nil {
-			next[c.id] = *c.sample
-		} else if s, ok := prev[c.id]; ok {
-			next[c.id] = s
+		if _, ok := next[c.id]; !ok {
+			if s, ok := prev[c.id]; ok {
+				next[c.id] = s
+			}
 		}
 	}
 	if len(next) == 0 {

@@ -35,6 +35,12 @@ type fakeContainer struct {
 	ports    []uint16
 	stats    []string // testdata files, one a call
 	fault    string   // "500", "hang", "garbage", "404"
+	// the inspect's answer: HostConfig's fields, State.Pid, and a fault
+	// of its own ("500", "hang")
+	hostConfig   map[string]any
+	pid          int
+	inspectFault string
+	labels       map[string]string
 }
 
 // fakeDocker serves the containers; noStats: every stats path is 404 as
@@ -44,13 +50,15 @@ type fakeDocker struct {
 	noStats    bool
 	hostPorts  map[string]uint16 // "<id>:<container port>" -> the gostats stand-in's port
 
-	mu    sync.Mutex
-	calls map[string]int // stats calls by id
+	mu       sync.Mutex
+	calls    map[string]int // stats calls by id
+	inspects map[string]int // inspect calls by id
+	lists    int            // list calls
 }
 
 func startFakeDocker(t *testing.T, d *fakeDocker) string {
 	t.Helper()
-	d.hostPorts, d.calls = map[string]uint16{}, map[string]int{}
+	d.hostPorts, d.calls, d.inspects = map[string]uint16{}, map[string]int{}, map[string]int{}
 	for _, c := range d.containers {
 		for _, p := range c.ports {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,17 +79,36 @@ func (d *fakeDocker) serve(t *testing.T) func(w http.ResponseWriter, r *http.Req
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		path := strings.TrimPrefix(r.URL.Path, "/v1.41")
+		if path == "/info" {
+			fmt.Fprint(w, `{"Name": "ip-10-0-1-23"}`)
+			return
+		}
 		if path == "/containers/json" {
+			d.mu.Lock()
+			d.lists++
+			d.mu.Unlock()
 			var list []map[string]any
 			for _, c := range d.containers {
+				labels := c.labels
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				mode := "bridge"
+				if m, ok := c.hostConfig["NetworkMode"].(string); ok {
+					mode = m
+				}
 				var ports []map[string]any
 				for _, p := range c.ports {
 					ports = append(ports, map[string]any{"IP": "0.0.0.0", "PrivatePort": p, "PublicPort": d.hostPorts[fmt.Sprintf("%s:%d", c.id, p)], "Type": "tcp"})
 				}
 				list = append(list, map[string]any{"Id": c.id, "Names": []string{"/" + c.name}, "Created": 1700000000,
-					"Ports": ports, "Labels": map[string]string{}, "State": "running", "HostConfig": map[string]string{"NetworkMode": "bridge"}})
+					"Ports": ports, "Labels": labels, "State": "running", "HostConfig": map[string]string{"NetworkMode": mode}})
 			}
 			json.NewEncoder(w).Encode(list)
+			return
+		}
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(path, "/containers/"), "/json"); ok && strings.HasPrefix(path, "/containers/") {
+			d.inspect(w, r, id)
 			return
 		}
 		id, ok := strings.CutPrefix(path, "/containers/")
@@ -127,6 +154,35 @@ func (d *fakeDocker) serve(t *testing.T) func(w http.ResponseWriter, r *http.Req
 		}
 		w.Write(b)
 	}
+}
+
+// inspect answers GET /containers/{id}/json.
+func (d *fakeDocker) inspect(w http.ResponseWriter, r *http.Request, id string) {
+	i := slices.IndexFunc(d.containers, func(c fakeContainer) bool { return c.id == id })
+	if i < 0 {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+		return
+	}
+	c := d.containers[i]
+	d.mu.Lock()
+	d.inspects[id]++
+	d.mu.Unlock()
+	switch c.inspectFault {
+	case "500":
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `{"message":"inspect failed"}`)
+		return
+	case "hang":
+		<-r.Context().Done()
+		return
+	}
+	hc := map[string]any{"NetworkMode": "bridge"}
+	for k, v := range c.hostConfig {
+		hc[k] = v
+	}
+	json.NewEncoder(w).Encode(map[string]any{"Id": c.id, "Name": "/" + c.name, "HostConfig": hc,
+		"State": map[string]any{"Running": true, "Pid": c.pid}})
 }
 
 // runContainers runs the plugin against host at now, with state.

@@ -3,79 +3,240 @@ package mpecsgostats
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
 )
 
-// The Docker source's container stats (--container-metrics): one
-// GET /containers/{id}/stats?stream=false&one-shot=true per container. The
-// limits come from the answer alone (online CPUs, cgroup v1's hierarchical
-// memory limit): the HostConfig quotas are not asked for.
+// The Docker source's container stats (--container-metrics): per container,
+// one GET /containers/{id}/stats?stream=false&one-shot=true a run, and one
+// inspect in its lifetime for its HostConfig (hard CPU quota, memory limit,
+// cgroup parent, network mode), kept in the state. With targets in ECS
+// tasks, one more list of the tasks' containers finds their sidecars. The
+// containers that joined another's network namespace (awsvpc tasks: the
+// pause container's, where CNI made the ENI Docker does not see) report
+// that namespace's counters, read from /proc/<pid>/net/dev of its holder,
+// whose pid an inspect tells, once a task a run.
 
-// containerStats asks the daemon for the stats of each container id, at
-// most concurrency at once. A daemon that refuses the API version asked
-// first (as discovery does, see apiVersion) is asked again after
-// negotiating.
-func (d dockerSource) containerStats(ctx context.Context, ids []string, concurrency int) map[string]statsResult {
-	out := d.statsWith(ctx, ids, concurrency, client.WithVersion(apiVersion))
-	for _, r := range out {
+// containerStats asks the daemon for the stats of the containers asked and
+// of their tasks' sidecars, at most ask.concurrency calls at once. A daemon
+// that refuses the API version asked first (as discovery does, see
+// apiVersion) is asked again after negotiating.
+func (d dockerSource) containerStats(ctx context.Context, ask statsAsk) statsAnswer {
+	out := d.statsWith(ctx, ask, client.WithVersion(apiVersion))
+	for _, r := range out.results {
 		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
-			return d.statsWith(ctx, ids, concurrency, client.WithAPIVersionNegotiation())
+			return d.statsWith(ctx, ask, client.WithAPIVersionNegotiation())
 		}
 	}
 	return out
 }
 
-func (d dockerSource) statsWith(ctx context.Context, ids []string, concurrency int, version client.Opt) map[string]statsResult {
-	out := make(map[string]statsResult, len(ids))
+// dockerStatsClient is the Docker Engine calls the container stats make.
+type dockerStatsClient interface {
+	containerLister
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerStatsOneShot(ctx context.Context, id string) (container.StatsResponseReader, error)
+}
+
+func (d dockerSource) statsWith(ctx context.Context, ask statsAsk, version client.Opt) statsAnswer {
+	out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
 	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
 	if err != nil {
-		for _, id := range ids {
-			out[id] = statsResult{err: err}
+		for _, c := range ask.containers {
+			out.results[c.id] = statsResult{err: err}
 		}
 		return out
 	}
 	defer dc.Close()
+	return d.statsOf(ctx, dc, ask)
+}
+
+// statsOf is statsWith with its client.
+func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask statsAsk) statsAnswer {
+	out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
+	names := map[string]string{}
+	for _, c := range ask.containers {
+		names[c.id] = c.name
+	}
+	sidecars, err := d.sidecars(ctx, dc, ask.containers)
+	if err != nil {
+		out.warnings = append(out.warnings, err.Error())
+	}
+	out.sidecars = sidecars
+	for _, s := range sidecars {
+		names[s.id] = s.name
+	}
+
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(concurrency, 1))
-	for _, id := range ids {
+	sem := make(chan struct{}, max(ask.concurrency, 1))
+	for id := range names {
 		wg.Go(func() {
 			var r statsResult
+			var warning string
 			select {
 			case sem <- struct{}{}:
-				r = d.oneStats(ctx, dc, id)
+				r, warning = d.oneStats(ctx, dc, id, names[id], ask.prev[id].Spec)
 				<-sem
 			case <-ctx.Done():
 				r.err = errors.New("not asked: the run's deadline passed before its turn")
 			}
 			mu.Lock()
-			out[id] = r
+			out.results[id] = r
+			if warning != "" {
+				out.warnings = append(out.warnings, warning)
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+
+	// the cgroup parents' limits, each read once
+	parents := map[string]cstats.CgroupLimits{}
+	for id, r := range out.results {
+		if r.spec == nil || r.spec.CgroupParent == "" {
+			continue
+		}
+		p, ok := parents[r.spec.CgroupParent]
+		if !ok {
+			p, _ = cstats.ReadCgroupLimits(ask.host.cgroup, r.spec.CgroupParent) // unreadable (a plugin in a container): the next limit
+			parents[r.spec.CgroupParent] = p
+		}
+		r.limits.Parent = p
+		out.results[id] = r
+	}
+
+	// the shared network namespaces' counters, each read once
+	holders := map[string]bool{}
+	for _, r := range out.results {
+		if r.spec != nil && r.spec.NetNS != "" {
+			holders[r.spec.NetNS] = true
+		}
+	}
+	for id := range holders {
+		if _, asked := out.results[id]; asked {
+			continue // a holder measured itself (a target, a sidecar): its own stats have the namespace's network
+		}
+		wg.Go(func() {
+			r := d.netnsCounters(ctx, dc, id, ask.host.proc, ask.now)
+			mu.Lock()
+			out.results[id] = r
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for id, r := range out.results {
+		if r.spec != nil && r.spec.NetNS != "" {
+			r.netOf = r.spec.NetNS
+			out.results[id] = r
+		}
+	}
 	return out
 }
 
-func (d dockerSource) oneStats(ctx context.Context, dc *client.Client, id string) statsResult {
+// oneStats is the stats of container id, with its spec: spec when known,
+// else from an inspect, whose failure costs the limits only (a warning).
+func (d dockerSource) oneStats(ctx context.Context, dc dockerStatsClient, id, name string, spec *containerSpec) (r statsResult, warning string) {
+	var inspectErr error
+	if spec == nil {
+		spec, inspectErr = inspectSpec(ctx, dc, id)
+	}
 	resp, err := dc.ContainerStatsOneShot(ctx, id)
 	if err != nil {
-		return statsResult{err: d.statsError(err)}
+		return statsResult{err: d.statsError(err)}, ""
 	}
 	defer resp.Body.Close()
 	s, err := cstats.DecodeDockerStats(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
-			return statsResult{err: d.statsError(ctx.Err())}
+			return statsResult{err: d.statsError(ctx.Err())}, ""
 		}
-		return statsResult{err: err}
+		return statsResult{err: err}, ""
 	}
-	return statsResult{stats: &cstats.TaskStat{StatsResponse: s}}
+	r = statsResult{stats: &cstats.TaskStat{StatsResponse: s}, spec: spec}
+	if spec != nil {
+		r.limits = cstats.LimitInputs{NanoCPUs: spec.NanoCPUs, CPUQuota: spec.CPUQuota, CPUPeriod: spec.CPUPeriod, Memory: spec.Memory}
+	} else {
+		warning = fmt.Sprintf("container limits of container %s %s: the host's: cannot inspect it: %s", name, shortID(id), d.statsError(inspectErr))
+	}
+	return r, warning
+}
+
+// inspectSpec is what an inspect of container id tells of its limits and
+// network.
+func inspectSpec(ctx context.Context, dc dockerStatsClient, id string) (*containerSpec, error) {
+	c, err := dc.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.ContainerJSONBase == nil || c.HostConfig == nil {
+		return nil, errors.New("the answer has no HostConfig")
+	}
+	hc := c.HostConfig
+	spec := &containerSpec{NanoCPUs: hc.NanoCPUs, CPUQuota: hc.CPUQuota, CPUPeriod: hc.CPUPeriod, CgroupParent: hc.CgroupParent}
+	if hc.Memory > 0 {
+		spec.Memory = uint64(hc.Memory)
+	}
+	if ns, ok := strings.CutPrefix(string(hc.NetworkMode), "container:"); ok {
+		spec.NetNS = ns
+	}
+	return spec, nil
+}
+
+// netnsCounters reads the network counters of the namespace container id
+// holds: every interface but lo of /proc/<its pid>/net/dev, under proc.
+func (d dockerSource) netnsCounters(ctx context.Context, dc dockerStatsClient, id, proc string, now func() time.Time) statsResult {
+	c, err := dc.ContainerInspect(ctx, id)
+	if err != nil {
+		return statsResult{err: d.statsError(err)}
+	}
+	if c.ContainerJSONBase == nil || c.State == nil || c.State.Pid <= 0 {
+		return statsResult{err: errors.New("it is not running")}
+	}
+	read := now()
+	rx, tx, err := cstats.ReadNetDev(filepath.Join(proc, strconv.Itoa(c.State.Pid), "net", "dev"))
+	if err != nil {
+		return statsResult{err: fmt.Errorf("%v (a plugin in a container needs the host's /proc: pid host)", err)}
+	}
+	return statsResult{net: &cstats.Sample{Read: read, NetRx: &rx, NetTx: &tx}}
+}
+
+// sidecars are the running containers of the tasks of cs that are not in
+// cs, not a pause container and not opted out (gostats.scrape=false): one
+// list of the ECS tasks' containers, only when cs has one.
+func (d dockerSource) sidecars(ctx context.Context, dc containerLister, cs []containerRef) ([]sidecar, error) {
+	tasks, asked := map[string]bool{}, map[string]bool{}
+	for _, c := range cs {
+		asked[c.id] = true
+		if c.taskARN != "" {
+			tasks[c.taskARN] = true
+		}
+	}
+	if len(tasks) == 0 {
+		return nil, nil
+	}
+	list, err := dc.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("status", "running"), filters.Arg("label", labelTaskARN))})
+	if err != nil {
+		return nil, fmt.Errorf("no sidecar metrics: cannot list the tasks' containers: %s", d.statsError(err))
+	}
+	var out []sidecar
+	for _, c := range list {
+		if !tasks[c.Labels[labelTaskARN]] || asked[c.ID] || isPause(c) || strings.EqualFold(c.Labels[labelScrape], "false") {
+			continue
+		}
+		out = append(out, sidecar{id: c.ID, name: containerName(c), ecsName: c.Labels[labelContainerName], taskARN: c.Labels[labelTaskARN], started: c.Created})
+	}
+	return out, nil
 }
 
 // statsError is a failed stats call in a few words.

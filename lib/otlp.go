@@ -553,5 +553,6 @@ func (o otlpOutput) write(ctx context.Context, r *report) (outcome, error) {
 		out.warnings = append(out.warnings, err.Error())
 		out.errors = res.Failed
 	}
+	out = o.sendContainers(ctx, r, targets, out) // --container-metrics: otlp_containers.go
 	return out, nil
 }

@@ -30,13 +30,36 @@ type state struct {
 	// answered the probes with (probe.go).
 	Learnt map[string]learnt `json:"learnt,omitempty"`
 	// Containers: with --container-metrics, the last stats sample of each
-	// container (by Docker id) listed at the last run, for its rates.
-	Containers map[string]cstats.Sample `json:"containers,omitempty"`
+	// container (by Docker id) listed at the last run, for its rates, and
+	// what an inspect of it told, asked once a container.
+	Containers map[string]containerState `json:"containers,omitempty"`
 	// Services: with an output that labels series, what the environment of
 	// each container (by Docker id) listed at the last run said of its
 	// service (serviceid.go), "nothing" included; a container whose
 	// environment could not be read is not here, and is read again.
 	Services map[string]serviceEnv `json:"services,omitempty"`
+}
+
+// containerState is what the state keeps of one container: its last stats
+// sample (or, for the holder of a shared network namespace, the namespace's
+// counters) and its spec. Spec is optional: a state without it is the same
+// version, and costs one inspect.
+type containerState struct {
+	cstats.Sample
+	Spec *containerSpec `json:"spec,omitempty"`
+}
+
+// containerSpec is what a container's HostConfig tells of its limits and
+// network: fixed for the container's lifetime.
+type containerSpec struct {
+	NanoCPUs     int64  `json:"nano_cpus,omitempty"`
+	CPUQuota     int64  `json:"cpu_quota,omitempty"`
+	CPUPeriod    int64  `json:"cpu_period,omitempty"`
+	Memory       uint64 `json:"memory,omitempty"`
+	CgroupParent string `json:"cgroup_parent,omitempty"`
+	// NetNS: the id of the container whose network namespace it joined
+	// (NetworkMode container:<id>), "" for its own.
+	NetNS string `json:"netns,omitempty"`
 }
 
 // learnt is what the probes of one target found.

@@ -51,7 +51,10 @@ type taskMetadata struct {
 	LaunchType  string
 	// AvailabilityZone: ECS agent 1.39.0 and later, Fargate 1.4.0 and later
 	AvailabilityZone string
-	Containers       []struct {
+	// Limits: the task's, when the task definition sets task-level cpu and
+	// memory (always on Fargate): vCPUs and MiB.
+	Limits     *ecsLimits
+	Containers []struct {
 		DockerId    string
 		Name        string // in the task definition
 		DockerName  string
@@ -63,7 +66,16 @@ type taskMetadata struct {
 		StartedAt   *time.Time
 		Ports       []ecsPort
 		Networks    []ecsNetwork
+		// Limits: the container's; CPU is CPU shares (a relative weight,
+		// never a limit), Memory MiB.
+		Limits *ecsLimits
 	}
+}
+
+// ecsLimits are the Limits of a task or a container in task metadata.
+type ecsLimits struct {
+	CPU    float64
+	Memory uint64
 }
 
 // taskMetadataSource finds the containers of the task the plugin runs in.

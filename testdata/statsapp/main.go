@@ -25,6 +25,10 @@
 // /stats, /debug/vars or /metrics, and /gc) are served there only, as a
 // service with a separate admin port does, and STATSAPP_ADDR serves only /.
 //
+// For the container metrics: STATSAPP_BURN=1 spins one goroutine in a busy
+// loop (under a CPU quota it uses the quota), STATSAPP_HOLD_MIB=N touches N
+// MiB of memory and keeps it, and GET /statsapp/bytes?n=N answers N bytes.
+//
 // Every listener also answers GET /statsapp/requests, uncounted, with the
 // requests it has served so far by path, as a JSON object ({"/stats": 2}),
 // so a test can count what a scraper asked of it; the count is taken
@@ -38,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +65,10 @@ func main() {
 		stats_api.NewLineTermEnabled()
 	}
 	mode := os.Getenv("STATSAPP_MODE")
+	held := hold(os.Getenv("STATSAPP_HOLD_MIB"), os.Getenv("STATSAPP_BURN") != "")
+	defer runtime.KeepAlive(held)
 	mux := http.NewServeMux()
+	mux.HandleFunc("/statsapp/bytes", sendBytes)
 	stats := mux // where the stats are served
 	statsAddr := os.Getenv("STATSAPP_STATS_ADDR")
 	if statsAddr != "" {
@@ -97,6 +105,49 @@ func main() {
 		go func() { log.Fatal(http.ListenAndServe(statsAddr, counted(stats))) }()
 	}
 	log.Fatal(http.ListenAndServe(addr, counted(mux)))
+}
+
+// hold touches mib MiB of memory (every page written, so it is resident)
+// and returns it to keep; with burn it also spins a goroutine for ever.
+func hold(mib string, burn bool) []byte {
+	var held []byte
+	if n, err := strconv.Atoi(mib); err == nil && n > 0 {
+		held = make([]byte, n<<20)
+		for i := 0; i < len(held); i += 4096 {
+			held[i] = 1
+		}
+	}
+	if burn {
+		go func() {
+			x := uint64(1)
+			for {
+				x = x*6364136223846793005 + 1442695040888963407
+				if x == 0 {
+					println(x)
+				}
+			}
+		}()
+	}
+	return held
+}
+
+// sendBytes answers n bytes (the query's n).
+func sendBytes(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 0 {
+		http.Error(w, "n: want a number of bytes", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	chunk := make([]byte, 64<<10)
+	for n > 0 {
+		k := min(n, len(chunk))
+		if _, err := w.Write(chunk[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
 }
 
 // counted serves h and counts its requests by path; GET /statsapp/requests

@@ -439,11 +439,12 @@ type otlpExporter struct {
 	httpClient      *http.Client // nil means the send's own
 }
 
-// send exports the targets at now. The error, one line, names the endpoint
-// and never the API key; requests that were accepted before or after a
-// failed one are counted in the result.
-func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.Time) (otlpexport.Result, error) {
-	if len(targets) == 0 {
+// send exports the targets at now, and more resources after them (the
+// containers'). The error, one line, names the endpoint and never the API
+// key; requests that were accepted before or after a failed one are
+// counted in the result.
+func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.Time, more ...*metricspb.ResourceMetrics) (otlpexport.Result, error) {
+	if len(targets) == 0 && len(more) == 0 {
 		return otlpexport.Result{}, nil
 	}
 	if e.timeout > 0 {
@@ -458,7 +459,7 @@ func (e *otlpExporter) send(ctx context.Context, targets []otlpTarget, now time.
 	scope := &commonpb.InstrumentationScope{Name: otlpScopeName, Version: e.version}
 	x := &otlpexport.Exporter{Endpoint: e.endpoint, Insecure: e.insecure, APIKey: e.apiKey,
 		UserAgent: "mackerel-plugin-ecs-gostats/" + e.version, MaxRequestBytes: limit, HTTPClient: e.httpClient}
-	return x.Send(ctx, otlpResources(targets, now, scope))
+	return x.Send(ctx, append(otlpResources(targets, now, scope), more...))
 }
 
 // envAPIKey is where the Mackerel API key for the OTLP output is read from:
@@ -547,12 +548,13 @@ func (o otlpOutput) write(ctx context.Context, r *report) (outcome, error) {
 		}
 		targets = append(targets, ot)
 	}
-	res, err := o.exporter.send(ctx, targets, r.time)
+	scope := &commonpb.InstrumentationScope{Name: otlpScopeName, Version: o.exporter.version}
+	containers := otlpContainerResources(r, targets, scope) // --container-metrics: otlp_containers.go
+	res, err := o.exporter.send(ctx, targets, r.time, containers...)
 	out := outcome{warnings: append(warnings, res.Warnings...)}
 	if err != nil {
 		out.warnings = append(out.warnings, err.Error())
 		out.errors = res.Failed
 	}
-	out = o.sendContainers(ctx, r, targets, out) // --container-metrics: otlp_containers.go
 	return out, nil
 }

@@ -1,10 +1,8 @@
 package mpecsgostats
 
 import (
-	"context"
 	"time"
 
-	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
@@ -15,8 +13,8 @@ import (
 // container port, and for the sidecars of a task with a target on a
 // resource of their own (service.instance.id <task id>/<container name>).
 // Names are the semantic conventions' for containers where one means the
-// same value; the limits are under ecs_gostats. They go in an export
-// request of their own after the targets' (otlpOutput.write).
+// same value; the limits are under ecs_gostats. They go in the same
+// export requests as the targets', after them (otlpOutput.write).
 
 // otlpContainerMetric is one container series.
 type otlpContainerMetric struct {
@@ -167,34 +165,4 @@ func otlpContainerSeries(c *containerResult, now time.Time, start int64) []*metr
 		}
 	}
 	return ms
-}
-
-// sendContainers sends r's container resources in a request of their own
-// after the targets' (targets: what write made of r.results), and adds what
-// it did to out.
-func (o otlpOutput) sendContainers(ctx context.Context, r *report, targets []otlpTarget, out outcome) outcome {
-	e := o.exporter
-	scope := &commonpb.InstrumentationScope{Name: otlpScopeName, Version: e.version}
-	resources := otlpContainerResources(r, targets, scope)
-	if len(resources) == 0 {
-		return out
-	}
-	if e.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.timeout)
-		defer cancel()
-	}
-	limit := e.maxRequestBytes
-	if limit <= 0 {
-		limit = otlpMaxRequestBytes
-	}
-	x := &otlpexport.Exporter{Endpoint: e.endpoint, Insecure: e.insecure, APIKey: e.apiKey,
-		UserAgent: "mackerel-plugin-ecs-gostats/" + e.version, MaxRequestBytes: limit, HTTPClient: e.httpClient}
-	res, err := x.Send(ctx, resources)
-	out.warnings = append(out.warnings, res.Warnings...)
-	if err != nil {
-		out.warnings = append(out.warnings, "container metrics: "+err.Error())
-		out.errors += res.Failed
-	}
-	return out
 }

@@ -15,12 +15,12 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
@@ -328,7 +328,7 @@ func TestOTLPSendFails(t *testing.T) {
 	bin := otelcoltest.Bin(t)
 	plain := otelcoltest.Start(t, bin, otelcoltest.Options{})
 	tlsCol := otelcoltest.Start(t, bin, otelcoltest.Options{TLS: true})
-	hung := otlpHungListener(t)
+	hung := testenv.HungListener(t)
 	refused := otlpRefusedEndpoint(t)
 
 	tests := []struct {
@@ -380,7 +380,7 @@ func TestOTLPSendFails(t *testing.T) {
 
 // The context's deadline bounds a send as the timeout does.
 func TestOTLPSendContextDeadline(t *testing.T) {
-	hung := otlpHungListener(t)
+	hung := testenv.HungListener(t)
 	e := &otlpExporter{endpoint: hung, insecure: true, version: "test"}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -389,41 +389,6 @@ func TestOTLPSendContextDeadline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "DeadlineExceeded") || time.Since(start) > 500*time.Millisecond+otlpMargin {
 		t.Errorf("error %v after %s", err, time.Since(start))
 	}
-}
-
-// otlpHungListener is a loopback listener that accepts connections and
-// never reads or writes: a receiver that hangs.
-func otlpHungListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
 }
 
 // otlpRefusedEndpoint is a loopback address where nothing listens.

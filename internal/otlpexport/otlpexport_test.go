@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
+
 	"connectrpc.com/connect"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
@@ -513,43 +515,9 @@ func TestSendRetry(t *testing.T) {
 	}
 }
 
-// hungListener accepts connections and never reads or writes.
-func hungListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // A hung endpoint: the send ends at ctx's deadline, with no retry past it.
 func TestSendHung(t *testing.T) {
-	hung := hungListener(t)
+	hung := testenv.HungListener(t)
 	for _, insecure := range []bool{true, false} {
 		t.Run(fmt.Sprint("insecure=", insecure), func(t *testing.T) {
 			e := &Exporter{Endpoint: hung, Insecure: insecure, APIKey: testKey, MaxRequestBytes: 3000}

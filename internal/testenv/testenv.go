@@ -4,7 +4,9 @@
 package testenv
 
 import (
+	"net"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -30,4 +32,40 @@ func Tool(t testing.TB, env, tool string) string {
 		t.Fatalf("%s: %v", env, err)
 	}
 	return p
+}
+
+// HungListener is a loopback address whose listener accepts connections
+// and never reads or writes: a server that hangs. It closes at the test's
+// end.
+func HungListener(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }

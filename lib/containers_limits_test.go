@@ -219,11 +219,13 @@ func TestContainerMetricsFaultMatrix(t *testing.T) {
 		"gostats.awsvpc.container_cpu.limit\t200.000000\t1764626880",
 		"gostats.awsvpc.container_memory.limit\t67108864.000000\t1764626880",
 		"gostats.awsvpc.container_memory.usage\t18325504.000000\t1764626880",
+		"gostats.inspecthang.container_cpu.limit\t200.000000\t1764626880", // the inspect costs its limits only
+		"gostats.inspecthang.container_memory.usage\t18325504.000000\t1764626880",
 		"gostats.noinspect.container_cpu.limit\t200.000000\t1764626880",
 		"gostats.noinspect.container_memory.usage\t18325504.000000\t1764626880",
 		"gostats.web.container_cpu.limit\t25.000000\t1764626880",
 		"gostats.web.container_memory.usage\t35491840.000000\t1764626880",
-		"gostats_scrape.containers.errors\t5.000000\t1764626880",
+		"gostats_scrape.containers.errors\t4.000000\t1764626880",
 	}
 	if got := sorted(containerLinesOf(stdout)); !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
@@ -238,7 +240,7 @@ func TestContainerMetricsFaultMatrix(t *testing.T) {
 		"warning: container metrics of container hang 4a4a4a4a4a4a: no stats answer in time",
 		"warning: container metrics of container garbage 9a9a9a9a9a9a: decoding docker stats: unexpected EOF\n",
 		"warning: container metrics of container gone 60e60e60e60e: Error response from daemon: No such container: 60e60e60e60e60e6\n",
-		"warning: container metrics of container inspecthang 1a1a1a1a1a1a: no stats answer in time",
+		"warning: container limits of container inspecthang 1a1a1a1a1a1a: the host's: cannot inspect it: no stats answer in time",
 		"warning: container limits of container noinspect 1e51ec71e51e: the host's: cannot inspect it: Error response from daemon: inspect failed\n",
 		"warning: no container network of the containers in the network namespace of container 9a05e9a05e9a: no stats answer in time",
 	} {

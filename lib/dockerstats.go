@@ -145,13 +145,16 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 }
 
 // oneStats is the stats of container id, with its spec: spec when known,
-// else from an inspect, whose failure costs the limits only (a warning).
+// else from an inspect made beside the stats call, whose failure costs the
+// limits only (a warning).
 func (d dockerSource) oneStats(ctx context.Context, dc dockerStatsClient, id, name string, spec *containerSpec) (r statsResult, warning string) {
 	var inspectErr error
+	var inspect sync.WaitGroup
 	if spec == nil {
-		spec, inspectErr = inspectSpec(ctx, dc, id)
+		inspect.Go(func() { spec, inspectErr = inspectSpec(ctx, dc, id) })
 	}
 	resp, err := dc.ContainerStatsOneShot(ctx, id)
+	inspect.Wait()
 	if err != nil {
 		return statsResult{err: d.statsError(err)}, ""
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -255,13 +256,21 @@ func (c *Collector) WaitMetrics(t testing.TB, n int, timeout time.Duration) []*m
 	}
 }
 
+// freePort is a port of host where nothing listens now.
 func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	// Below Linux's ephemeral range (32768-60999): a port the kernel never
+	// hands to a listener on port 0 (an httptest server of another test
+	// process) between this check and the collector's bind.
+	var err error
+	for try := 0; try < 100; try++ {
+		port := 20000 + mrand.IntN(12000)
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, err
 }
 
 // writeCerts writes a new CA (ca.pem) and a server certificate it signed

@@ -17,7 +17,6 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/client"
 )
 
 // The Docker source (--source docker): the running containers of this
@@ -83,10 +82,10 @@ const apiVersion = "1.41"
 // a discovery error). The error, when the daemon cannot be asked, is one
 // line naming its address and the likely fix.
 func (d dockerSource) discover(ctx context.Context) (found, error) {
-	dc, containers, err := d.list(ctx, client.WithVersion(apiVersion))
+	dc, containers, err := d.list(ctx, withVersion(apiVersion))
 	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
 		dc.Close()
-		dc, containers, err = d.list(ctx, client.WithAPIVersionNegotiation())
+		dc, containers, err = d.list(ctx, withNegotiation())
 	}
 	if dc != nil {
 		defer dc.Close()
@@ -136,8 +135,8 @@ func (d dockerSource) identify(ctx context.Context, dc daemonInfo, f *found) {
 
 // list makes a client and lists the containers; the client is returned
 // to be closed, even with an error.
-func (d dockerSource) list(ctx context.Context, version client.Opt) (*client.Client, []container.Summary, error) {
-	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
+func (d dockerSource) list(ctx context.Context, version engineOpt) (*engine, []container.Summary, error) {
+	dc, err := newEngine(d.Host, d.Timeout, version)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -391,9 +390,9 @@ func explainDockerError(host string, timeout time.Duration, err error) error {
 		hint = "permission denied: run as root or as a user in the docker group"
 	case errors.Is(err, context.DeadlineExceeded):
 		hint = fmt.Sprintf("no answer within %s: the daemon is hung or overloaded", timeout)
-	case client.IsErrConnectionFailed(err) && socketMissing(host):
+	case isConnectionFailed(err) && socketMissing(host):
 		hint = "socket not found: is dockerd running? set --docker-host if it listens elsewhere"
-	case client.IsErrConnectionFailed(err):
+	case isConnectionFailed(err):
 		hint = "connection refused: is dockerd running? set --docker-host if it listens elsewhere"
 	default:
 		hint = oneLine(err.Error())
@@ -419,10 +418,10 @@ func socketMissing(host string) bool {
 // daemon that refuses the API version asked first (as discovery does, see
 // apiVersion) is asked again after negotiating.
 func (d dockerSource) containerEnv(ctx context.Context, ids []string, concurrency int) map[string]envResult {
-	out := d.envWith(ctx, ids, concurrency, client.WithVersion(apiVersion))
+	out := d.envWith(ctx, ids, concurrency, withVersion(apiVersion))
 	for _, r := range out {
 		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
-			return d.envWith(ctx, ids, concurrency, client.WithAPIVersionNegotiation())
+			return d.envWith(ctx, ids, concurrency, withNegotiation())
 		}
 	}
 	return out
@@ -433,8 +432,8 @@ type containerInspector interface {
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 }
 
-func (d dockerSource) envWith(ctx context.Context, ids []string, concurrency int, version client.Opt) map[string]envResult {
-	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
+func (d dockerSource) envWith(ctx context.Context, ids []string, concurrency int, version engineOpt) map[string]envResult {
+	dc, err := newEngine(d.Host, d.Timeout, version)
 	if err != nil {
 		out := make(map[string]envResult, len(ids))
 		for _, id := range ids {

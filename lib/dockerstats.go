@@ -12,7 +12,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
 )
@@ -32,10 +31,10 @@ import (
 // that refuses the API version asked first (as discovery does, see
 // apiVersion) is asked again after negotiating.
 func (d dockerSource) containerStats(ctx context.Context, ask statsAsk) statsAnswer {
-	out := d.statsWith(ctx, ask, client.WithVersion(apiVersion))
+	out := d.statsWith(ctx, ask, withVersion(apiVersion))
 	for _, r := range out.results {
 		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
-			return d.statsWith(ctx, ask, client.WithAPIVersionNegotiation())
+			return d.statsWith(ctx, ask, withNegotiation())
 		}
 	}
 	return out
@@ -48,9 +47,9 @@ type dockerStatsClient interface {
 	ContainerStatsOneShot(ctx context.Context, id string) (container.StatsResponseReader, error)
 }
 
-func (d dockerSource) statsWith(ctx context.Context, ask statsAsk, version client.Opt) statsAnswer {
+func (d dockerSource) statsWith(ctx context.Context, ask statsAsk, version engineOpt) statsAnswer {
 	out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
-	dc, err := client.NewClientWithOpts(client.WithHost(d.Host), client.WithTimeout(d.Timeout), version)
+	dc, err := newEngine(d.Host, d.Timeout, version)
 	if err != nil {
 		for _, c := range ask.containers {
 			out.results[c.id] = statsResult{err: err}

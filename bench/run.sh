@@ -194,6 +194,9 @@ loop_cmd() {
 	echo 'for PORT in $(docker ps --format="{{.Ports}}" --filter '"label=$1"' | cut -f1 -d- | cut -f2 -d:); do "$GOSTATS" -port $PORT -path=/stats -metric-key-prefix=gostats.$PORT; done'
 }
 
+# baseline ARGS...: a run of BENCH_BASELINE, with state files of its own.
+baseline() { MACKEREL_PLUGIN_WORKDIR=$work/state-baseline "$BASELINE" "$@"; }
+
 # rounds SCENARIO N WITH_LOOP PLUGIN_ARGS...: warm-up, then RUNS interleaved rounds.
 rounds() {
 	local scenario=$1 n=$2 with_loop=$3
@@ -202,18 +205,18 @@ rounds() {
 	local loop
 	loop=$(loop_cmd "$label")
 	"$PLUGIN" "$@" >/dev/null 2>&1 || true
-	[ -z "$BASELINE" ] || "$BASELINE" "$@" >/dev/null 2>&1 || true
+	[ -z "$BASELINE" ] || baseline "$@" >/dev/null 2>&1 || true
 	"$work/bin/floor" -l "$label" >/dev/null
 	[ "$with_loop" = no ] || sh -c "$loop" >/dev/null 2>&1 || true
 	sleep 1.1
 	for i in $(seq 1 "$RUNS"); do
 		if [ $((i % 2)) = 1 ]; then
 			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
-			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" "$BASELINE" "$@"
+			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" env MACKEREL_PLUGIN_WORKDIR="$work/state-baseline" "$BASELINE" "$@"
 			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
 		else
 			measure "$scenario" floor "$n" "$work/bin/floor" -l "$label"
-			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" "$BASELINE" "$@"
+			[ -z "$BASELINE" ] || measure "$scenario" baseline "$n" env MACKEREL_PLUGIN_WORKDIR="$work/state-baseline" "$BASELINE" "$@"
 			measure "$scenario" plugin "$n" "$PLUGIN" "$@"
 		fi
 		[ "$with_loop" = no ] || measure "$scenario" loop "$n" sh -c "$loop"

@@ -38,6 +38,7 @@ type statsAsk struct {
 	prev        map[string]containerState // the last run's, by id: what is known of each container
 	host        hostPaths
 	now         func() time.Time // the time of counters read from files
+	sidecars    bool             // also the sidecars of the containers' tasks
 }
 
 // hostPaths are where the host's files are read: a plugin in a container
@@ -100,6 +101,7 @@ type containerMeter struct {
 	prev        map[string]containerState // the last run's, by container id
 	host        hostPaths                 // MemTotal of host.meminfo is read once a run
 	now         func() time.Time
+	sidecars    bool // an output sends the sidecars' measures (OTLP): the source finds them too
 }
 
 // containerResult is one container's measurement.
@@ -170,7 +172,7 @@ func (cm *containerMeter) measure(ctx context.Context, targets []keyed) containe
 	if now == nil {
 		now = time.Now
 	}
-	ans := cm.statser.containerStats(ctx, statsAsk{containers: refs, concurrency: cm.concurrency, prev: cm.prev, host: cm.host, now: now})
+	ans := cm.statser.containerStats(ctx, statsAsk{containers: refs, concurrency: cm.concurrency, prev: cm.prev, host: cm.host, now: now, sidecars: cm.sidecars})
 	m.warnings = append(m.warnings, ans.warnings...)
 	for i := range ans.sidecars {
 		if m.byID(ans.sidecars[i].id) == nil {

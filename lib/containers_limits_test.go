@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,7 +128,7 @@ func TestContainerMeterAWSVPC(t *testing.T) {
 	now := time.Unix(1764626880, 0)
 	cm := &containerMeter{statser: dockerSource{Host: host, Timeout: 2 * time.Second}, concurrency: 4,
 		host: hostPaths{proc: filepath.Join(root, "proc"), cgroup: filepath.Join(root, "cgroup"), meminfo: filepath.Join(root, "meminfo")},
-		now:  func() time.Time { return now }}
+		now:  func() time.Time { return now }, sidecars: true}
 	targets := []keyed{{target: target{ContainerID: idCPUs, ContainerName: "app", TaskARN: taskARN1, PrivatePort: 8080}, key: "app"}}
 
 	m := cm.measure(t.Context(), targets)
@@ -254,18 +256,21 @@ func TestContainerMetricsFaultMatrix(t *testing.T) {
 }
 
 // TestContainerMetricsSidecarListFails: a refused list of the tasks'
-// containers costs the sidecars only.
+// containers costs the sidecars only; and it is asked only for an output
+// that sends the sidecars (OTLP): a run with the Mackerel output alone lists
+// the containers once, for discovery.
 func TestContainerMetricsSidecarListFails(t *testing.T) {
-	var lists int
+	var lists atomic.Int64
 	d := &fakeDocker{containers: []fakeContainer{
-		{name: "web", id: idCPUs, ports: []uint16{8080}, stats: []string{"docker_cpus_half_1.json"}, labels: map[string]string{labelTaskARN: taskARN1}},
+		{name: "web", id: idCPUs, ports: []uint16{8080}, stats: []string{"docker_cpus_half_1.json", "docker_cpus_half_1.json"}, labels: map[string]string{labelTaskARN: taskARN1}},
 	}}
 	host := startFakeDocker(t, d)
-	// a proxy answering the second list with a 500
+	// a proxy that counts the lists, and answers the sidecars' list with a 500
 	u := strings.TrimPrefix(host, "tcp://")
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/containers/json") {
-			if lists++; lists == 2 {
+			lists.Add(1)
+			if strings.Contains(r.URL.RawQuery, labelTaskARN) {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusInternalServerError)
 				fmt.Fprint(w, `{"message":"list failed"}`)
@@ -281,21 +286,26 @@ func TestContainerMetricsSidecarListFails(t *testing.T) {
 		defer resp.Body.Close()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(resp.StatusCode)
-		b := make([]byte, 1<<20)
-		n, _ := resp.Body.Read(b)
-		for n > 0 {
-			w.Write(b[:n])
-			n, _ = resp.Body.Read(b)
-		}
+		io.Copy(w, resp.Body)
 	}))
 	t.Cleanup(proxy.Close)
-	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "-H", "tcp://"+proxy.Listener.Addr().String(), "--key", "{name}",
+	proxyHost := "tcp://" + proxy.Listener.Addr().String()
+
+	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "-H", proxyHost, "--key", "{name}",
 		"--tempfile", filepath.Join(t.TempDir(), "state"), "--container-metrics", "--graphs", "container_memory")
-	if code != 0 || stderr != "warning: no sidecar metrics: cannot list the tasks' containers: Error response from daemon: list failed\n" {
-		t.Errorf("code %d, stderr %q", code, stderr)
+	if code != 0 || stderr != "" || lists.Load() != 1 {
+		t.Errorf("the Mackerel output alone: code %d, stderr %q, %d lists; want 0, none, 1", code, stderr, lists.Load())
 	}
 	if !strings.Contains(stdout, "gostats.web.container_memory.usage\t35491840.000000") {
 		t.Errorf("stdout:\n%s", stdout)
+	}
+
+	cm := &containerMeter{statser: dockerSource{Host: proxyHost, Timeout: 2 * time.Second}, concurrency: 4,
+		host: hostPaths{}, now: func() time.Time { return time.Unix(1764626880, 0) }, sidecars: true}
+	m := cm.measure(t.Context(), []keyed{{target: target{ContainerID: idCPUs, ContainerName: "web", TaskARN: taskARN1, PrivatePort: 8080}, key: "web"}})
+	want := []string{"no sidecar metrics: cannot list the tasks' containers: Error response from daemon: list failed"}
+	if !slices.Equal(m.warnings, want) || m.errors != 0 || len(m.containers) != 1 || m.containers[0].values.Memory == nil {
+		t.Errorf("with the sidecars asked for: warnings %q, errors %d, containers %+v; want %q and web measured", m.warnings, m.errors, m.containers, want)
 	}
 }
 

@@ -67,13 +67,15 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 	for _, c := range ask.containers {
 		names[c.id] = c.name
 	}
-	sidecars, err := d.sidecars(ctx, dc, ask.containers)
-	if err != nil {
-		out.warnings = append(out.warnings, err.Error())
-	}
-	out.sidecars = sidecars
-	for _, s := range sidecars {
-		names[s.id] = s.name
+	if ask.sidecars { // one more list call: only for an output that sends them
+		sidecars, err := d.sidecars(ctx, dc, ask.containers)
+		if err != nil {
+			out.warnings = append(out.warnings, err.Error())
+		}
+		out.sidecars = sidecars
+		for _, s := range sidecars {
+			names[s.id] = s.name
+		}
 	}
 
 	var mu sync.Mutex

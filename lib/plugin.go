@@ -133,7 +133,8 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	var cm *containerMeter
 	if opts.ContainerMetrics {
 		if cs, ok := src.(containerStatser); ok {
-			cm = &containerMeter{statser: cs, concurrency: opts.Concurrency, prev: last.Containers, host: defaultHostPaths(), now: p.now}
+			cm = &containerMeter{statser: cs, concurrency: opts.Concurrency, prev: last.Containers, host: defaultHostPaths(), now: p.now,
+				sidecars: outs.label()}
 		} else {
 			r.warnings = append(r.warnings, fmt.Sprintf("no container metrics: --source %s gives no container stats", opts.Source))
 		}

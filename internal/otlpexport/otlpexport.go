@@ -86,7 +86,7 @@ func (e *Exporter) Send(ctx context.Context, resources []*metricspb.ResourceMetr
 	if limit <= 0 {
 		limit = DefaultMaxRequestBytes
 	}
-	reqs := Requests(resources, limit)
+	reqs, sizes := batches(resources, limit)
 	hc := e.HTTPClient
 	if hc == nil {
 		tr, err := newTransport(e.Insecure)
@@ -127,7 +127,7 @@ func (e *Exporter) Send(ctx context.Context, resources []*metricspb.ResourceMetr
 			continue
 		}
 		res.Requests++
-		res.Bytes += proto.Size(req)
+		res.Bytes += sizes[i]
 		res.Points += points(req)
 		if ps := resp.Msg.GetPartialSuccess(); ps.GetRejectedDataPoints() > 0 || ps.GetErrorMessage() != "" {
 			res.Warnings = append(res.Warnings, e.line(fmt.Sprintf("otlp %s: %s%d data points rejected: %s",
@@ -353,21 +353,24 @@ func (e *Exporter) line(s string) string {
 // fit under limit bytes each (proto.Size, uncompressed). A resource bigger
 // than limit on its own goes alone in a request.
 func Requests(resources []*metricspb.ResourceMetrics, limit int) []*colmetricspb.ExportMetricsServiceRequest {
-	var reqs []*colmetricspb.ExportMetricsServiceRequest
+	reqs, _ := batches(resources, limit)
+	return reqs
+}
+
+// batches are Requests and the size of each.
+func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetricspb.ExportMetricsServiceRequest, sizes []int) {
 	var cur *colmetricspb.ExportMetricsServiceRequest
-	size := 0
 	for _, rm := range resources {
 		// field 1 of the request, length-delimited
 		n := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(rm))
-		if cur == nil || size+n > limit && len(cur.ResourceMetrics) > 0 {
+		if cur == nil || sizes[len(sizes)-1]+n > limit && len(cur.ResourceMetrics) > 0 {
 			cur = &colmetricspb.ExportMetricsServiceRequest{}
-			reqs = append(reqs, cur)
-			size = 0
+			reqs, sizes = append(reqs, cur), append(sizes, 0)
 		}
 		cur.ResourceMetrics = append(cur.ResourceMetrics, rm)
-		size += n
+		sizes[len(sizes)-1] += n
 	}
-	return reqs
+	return reqs, sizes
 }
 
 // points counts the number data points of a request.

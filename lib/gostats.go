@@ -82,8 +82,8 @@ func parseStats(body []byte) (values, error) {
 		if d.hidden || !ok || string(raw) == "null" {
 			continue
 		}
-		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
+		f, ok := jsonNumber(raw)
+		if !ok {
 			return nil, fmt.Errorf("invalid stats JSON: field %s: %s is not a number", d.name, truncate(string(raw), 20))
 		}
 		v[m] = f
@@ -92,8 +92,7 @@ func parseStats(body []byte) (values, error) {
 		return nil, errNoStats
 	}
 	for _, h := range gostatsHidden {
-		var f float64
-		if raw, ok := fields[h.field]; ok && json.Unmarshal(raw, &f) == nil {
+		if f, ok := jsonNumber(fields[h.field]); ok {
 			v[h.key] = f
 		}
 	}

@@ -24,9 +24,9 @@ var graphDefs = []struct{ name, label, unit string }{
 // metric is one value a format may read from an answer.
 type metric int
 
-// The metrics. The first 15 are mackerel-plugin-gostats' metrics under the
-// same names (heap_released is a gauge here); gcNum and totalAlloc... are
-// listed in metricDefs order, which is the order they are printed in.
+// The metrics, in the order they are printed. The first 15 are
+// mackerel-plugin-gostats' metrics under the same names (heap_released is a
+// gauge here); heapObjects and memoryTotalAlloc are additions.
 const (
 	goroutineNum metric = iota
 	cgoCallNum

@@ -32,49 +32,10 @@ var containerMetricNames = []string{
 }
 
 func TestContainerDashboardExample(t *testing.T) {
-	b, err := os.ReadFile("examples/dashboard-containers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var d dashboard
-	if err := dec.Decode(&d); err != nil {
-		t.Fatal(err)
-	}
-	if d.Title == "" || len(d.Widgets) == 0 || !dashboardURLPathRe.MatchString(d.URLPath) {
-		t.Fatalf("title %q, urlPath %q, %d widgets", d.Title, d.URLPath, len(d.Widgets))
-	}
+	_, exprs := checkDashboard(t, "examples/dashboard-containers.json")
 	used := map[string]bool{}
-	for i, w := range d.Widgets {
-		l := w.Layout
-		if l.X < 0 || l.Y < 0 || l.Width <= 0 || l.Height <= 0 || l.X+l.Width > 24 {
-			t.Errorf("widget %d %q: layout %+v outside the 24-column grid", i, w.Title, l)
-		}
-		for j, o := range d.Widgets[:i] {
-			ol := o.Layout
-			if l.X < ol.X+ol.Width && ol.X < l.X+l.Width && l.Y < ol.Y+ol.Height && ol.Y < l.Y+l.Height {
-				t.Errorf("widgets %d and %d overlap", j, i)
-			}
-		}
-		if w.Type == "markdown" {
-			continue
-		}
-		if w.Type != "graph" || w.Title == "" || w.Graph == nil || w.Graph.Type != "expression" {
-			t.Fatalf("widget %d: want a titled graph of type expression", i)
-		}
-		expr := w.Graph.Expression
-		if strings.Count(expr, "(") != strings.Count(expr, ")") {
-			t.Errorf("widget %d: unbalanced parentheses in %s", i, expr)
-		}
-		calls := roleCallRe.FindAllStringSubmatch(expr, -1)
-		if len(calls) == 0 {
-			t.Errorf("widget %d: no role(...) in %s", i, expr)
-		}
-		for _, c := range calls {
-			if c[1] != exampleRole {
-				t.Errorf("widget %d: role %q, want the placeholder %q", i, c[1], exampleRole)
-			}
+	for i, expr := range exprs {
+		for _, c := range roleCallRe.FindAllStringSubmatch(expr, -1) {
 			if name, ok := strings.CutPrefix(c[2], "custom."+healthPrefix); ok && name == "containers.errors" {
 				used[name] = true
 				continue

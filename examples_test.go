@@ -235,8 +235,14 @@ var (
 	customMetricRe     = regexp.MustCompile(`^custom\.gostats\.\*\.([a-z_]+\.[a-z_]+)$`)
 )
 
-func TestDashboardExample(t *testing.T) {
-	b, err := os.ReadFile("examples/dashboard.json")
+// checkDashboard reads the dashboard example at path and checks what every
+// one must be: a title, a valid urlPath, widgets on the 24-column grid
+// without overlaps, each a markdown or a titled expression graph whose
+// role(...) calls name the placeholder role, relative ranges. It returns
+// the dashboard and the expression of each graph widget, by index.
+func checkDashboard(t *testing.T, path string) (dashboard, map[int]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +258,7 @@ func TestDashboardExample(t *testing.T) {
 	if !dashboardURLPathRe.MatchString(d.URLPath) {
 		t.Errorf("urlPath %q is not a valid dashboard path", d.URLPath)
 	}
-
-	used := map[string]bool{} // graph names (memory, heap, ...) and graph.metric names referenced
+	exprs := map[int]string{}
 	for i, w := range d.Widgets {
 		l := w.Layout
 		if l.X < 0 || l.Y < 0 || l.Width <= 0 || l.Height <= 0 || l.X+l.Width > 24 {
@@ -292,6 +297,18 @@ func TestDashboardExample(t *testing.T) {
 				t.Errorf("widget %d: role %q, want the placeholder %q", i, c[1], exampleRole)
 			}
 		}
+		if w.Range != nil && (w.Range.Type != "relative" || w.Range.Period <= 0) {
+			t.Errorf("widget %d: range %+v", i, *w.Range)
+		}
+		exprs[i] = expr
+	}
+	return d, exprs
+}
+
+func TestDashboardExample(t *testing.T) {
+	_, exprs := checkDashboard(t, "examples/dashboard.json")
+	used := map[string]bool{} // graph names (memory, heap, ...) and graph.metric names referenced
+	for i, expr := range exprs {
 		// Every quoted metric name must be one the plugin emits; the other quoted strings are
 		// role names and aliases.
 		for _, q := range quotedRe.FindAllStringSubmatch(expr, -1) {
@@ -305,9 +322,6 @@ func TestDashboardExample(t *testing.T) {
 			}
 			used[m[1]] = true
 			used[strings.SplitN(m[1], ".", 2)[0]] = true
-		}
-		if w.Range != nil && (w.Range.Type != "relative" || w.Range.Period <= 0) {
-			t.Errorf("widget %d: range %+v", i, *w.Range)
 		}
 	}
 	for _, want := range []string{"memory", "heap", "runtime.goroutine_num", "gc"} {

@@ -334,23 +334,9 @@ func TestContainerMetricsTaskMetadataAWSVPC(t *testing.T) {
 			"Networks": awsvpc, "Labels": map[string]string{labelScrape: "false"}},
 		{"DockerId": "pause", "Name": "~internal~ecs~pause", "KnownStatus": "RESOURCES_PROVISIONED", "Type": "CNI_PAUSE"},
 	}
-	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/task":
-			json.NewEncoder(w).Encode(map[string]any{"TaskARN": taskARN1, "Family": "orders", "Revision": "1",
-				"Limits": map[string]any{"CPU": 0.5, "Memory": 1024}, "Containers": containers})
-		case "/task/stats":
-			b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", "task_stats_v1_awsvpc.json"))
-			if err != nil {
-				t.Error(err)
-			}
-			w.Write(b)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(md.Close)
-	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "--source", "task-metadata", "--task-metadata-url", md.URL,
+	url, _ := taskStatsStandIn(t, map[string]any{"TaskARN": taskARN1, "Family": "orders", "Revision": "1",
+		"Limits": map[string]any{"CPU": 0.5, "Memory": 1024}, "Containers": containers}, "task_stats_v1_awsvpc.json")
+	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "--source", "task-metadata", "--task-metadata-url", url,
 		"--tempfile", filepath.Join(t.TempDir(), "state"), "--container-metrics", "--graphs", "container_cpu,container_memory,container_network")
 	if code != 0 || stderr != "" {
 		t.Fatalf("code %d, stderr %q", code, stderr)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -425,28 +426,12 @@ func TestContainerMetricsTaskMetadata(t *testing.T) {
 			"KnownStatus": "RUNNING", "Type": "NORMAL", "Ports": []map[string]any{{"ContainerPort": p, "Protocol": "tcp", "HostPort": p}},
 			"Networks": []map[string]any{{"NetworkMode": "bridge", "IPv4Addresses": []string{"127.0.0.1"}}}})
 	}
-	var statsCalls int
-	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/task":
-			json.NewEncoder(w).Encode(map[string]any{"TaskARN": "arn:aws:ecs:ap-northeast-1:123456789012:task/c/0123", "Family": "web", "Revision": "2",
-				"Containers": containers})
-		case "/task/stats":
-			statsCalls++
-			b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", "task_stats_v2_bridge.json"))
-			if err != nil {
-				t.Error(err)
-			}
-			w.Write(b)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(md.Close)
-	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "--source", "task-metadata", "--task-metadata-url", md.URL,
+	url, statsCalls := taskStatsStandIn(t, map[string]any{"TaskARN": "arn:aws:ecs:ap-northeast-1:123456789012:task/c/0123", "Family": "web", "Revision": "2",
+		"Containers": containers}, "task_stats_v2_bridge.json")
+	code, stdout, stderr := runContainers(t, time.Unix(1764626880, 0), "--source", "task-metadata", "--task-metadata-url", url,
 		"--tempfile", filepath.Join(t.TempDir(), "state"), "--container-metrics")
-	if code != 0 || statsCalls != 1 {
-		t.Fatalf("code %d, %d calls of /task/stats, stderr %q", code, statsCalls, stderr)
+	if code != 0 || statsCalls.Load() != 1 {
+		t.Fatalf("code %d, %d calls of /task/stats, stderr %q", code, statsCalls.Load(), stderr)
 	}
 	// nginx: 1.5 s of CPU over the 1 s from preread to read is 150 %; its
 	// working set 50000000 less 10000000 inactive. sidecar: no precpu, no
@@ -465,7 +450,32 @@ func TestContainerMetricsTaskMetadata(t *testing.T) {
 	if got := sorted(containerLinesOf(stdout)); !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
-	if w := "warning: container metrics of container ecs-web-2-ghost 3333cccc4444: " + md.URL + "/task/stats has no entry for it\n"; stderr != w {
+	if w := "warning: container metrics of container ecs-web-2-ghost 3333cccc4444: " + url + "/task/stats has no entry for it\n"; stderr != w {
 		t.Errorf("stderr %q, want %q", stderr, w)
 	}
+}
+
+// taskStatsStandIn serves task as a task metadata endpoint's /task, and the
+// /task/stats answer of internal/cstats/testdata/statsFile byte for byte. It
+// returns the endpoint's URL and the count of /task/stats calls.
+func taskStatsStandIn(t *testing.T, task map[string]any, statsFile string) (string, *atomic.Int64) {
+	t.Helper()
+	stats, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", statsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/task":
+			json.NewEncoder(w).Encode(task)
+		case "/task/stats":
+			calls.Add(1)
+			w.Write(stats)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(md.Close)
+	return md.URL, &calls
 }

@@ -6,13 +6,11 @@ package mpecsgostats
 // the exporter cannot verify or that the other end does not speak.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -272,7 +270,7 @@ func TestOTLPCollectorTLSSystemRoots(t *testing.T) {
 	col := otelcoltest.Start(t, otelcoltest.Bin(t), otelcoltest.Options{TLS: true, HeaderAttribute: otlpHeaderAttr})
 	for _, endpoint := range []string{col.Endpoint, strings.Replace(col.Endpoint, "127.0.0.1", "localhost", 1)} {
 		t.Run(endpoint, func(t *testing.T) {
-			out, err := otlpHelper(t, map[string]string{
+			out, err := testenv.HelperProcess(t, "TestOTLPHelperProcess", map[string]string{
 				"SSL_CERT_FILE": col.CAFile, "OTLP_HELPER_ENDPOINT": endpoint, "OTLP_HELPER_KEY": otlpTestKey,
 			})
 			if err != nil || out != "ok 1 request\n" {
@@ -299,27 +297,6 @@ func TestOTLPHelperProcess(t *testing.T) {
 		return
 	}
 	fmt.Printf("ok %d request\n", res.Requests)
-}
-
-// otlpHelper runs TestOTLPHelperProcess with env and returns its output
-// less the test framework's.
-func otlpHelper(t *testing.T, env map[string]string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOTLPHelperProcess$", "-test.count=1")
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var lines []string
-	for _, l := range strings.SplitAfter(out.String(), "\n") {
-		if l != "PASS\n" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, ""), err
 }
 
 // Sends that fail: each ends within the timeout (plus a margin) with one

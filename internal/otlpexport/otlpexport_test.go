@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -292,7 +291,7 @@ func TestSendNoKey(t *testing.T) {
 // runs in a process of its own (this test binary again, TestHelperProcess).
 func TestSendTLSSystemRoots(t *testing.T) {
 	srv := newServer(t, true, ok)
-	out, err := helper(t, map[string]string{"SSL_CERT_FILE": srv.CAFile, "OTLPEXPORT_HELPER_ENDPOINT": srv.Endpoint})
+	out, err := testenv.HelperProcess(t, "TestHelperProcess", map[string]string{"SSL_CERT_FILE": srv.CAFile, "OTLPEXPORT_HELPER_ENDPOINT": srv.Endpoint})
 	if err != nil || out != "ok 2 requests\n" {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
@@ -336,7 +335,7 @@ func TestSendHTTP2ClientOff(t *testing.T) {
 			} else {
 				env["OTLPEXPORT_HELPER_INSECURE"] = "1"
 			}
-			out, err := helper(t, env)
+			out, err := testenv.HelperProcess(t, "TestHelperProcess", env)
 			if err != nil || out != "ok 2 requests\n" {
 				t.Fatalf("helper: %v\n%s", err, out)
 			}
@@ -372,19 +371,6 @@ func TestHelperProcess(t *testing.T) {
 		return
 	}
 	fmt.Printf("ok %d requests\n", res.Requests)
-}
-
-func helper(t *testing.T, env map[string]string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return strings.TrimSuffix(out.String(), "PASS\n"), err
 }
 
 // A partial success is a warning, one line without the key, and the

@@ -4,8 +4,11 @@
 package testenv
 
 import (
+	"bytes"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -68,4 +71,27 @@ func HungListener(t testing.TB) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// HelperProcess runs the test named test of this test binary in a process
+// of its own, with env added to the environment (a test that must start
+// fresh: the system roots read once, say), and returns what it printed
+// less the test framework's PASS line.
+func HelperProcess(t testing.TB, test string, env map[string]string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var lines []string
+	for _, l := range strings.SplitAfter(out.String(), "\n") {
+		if l != "PASS\n" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, ""), err
 }

@@ -122,31 +122,15 @@ func (d *fakeDocker) serve(t *testing.T) func(w http.ResponseWriter, r *http.Req
 		if q := r.URL.Query(); !slices.Contains([]string{"0", "false"}, q.Get("stream")) || !slices.Contains([]string{"1", "true"}, q.Get("one-shot")) {
 			t.Errorf("stats query %q", r.URL.RawQuery)
 		}
-		i := slices.IndexFunc(d.containers, func(c fakeContainer) bool { return c.id == id })
-		if i < 0 {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+		c, ok := d.container(w, id)
+		if !ok {
 			return
 		}
-		c := d.containers[i]
 		d.mu.Lock()
 		n := d.calls[id]
 		d.calls[id]++
 		d.mu.Unlock()
-		switch c.fault {
-		case "500":
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `{"message":"cgroup read failed"}`)
-			return
-		case "hang":
-			<-r.Context().Done()
-			return
-		case "garbage":
-			fmt.Fprint(w, `{"read": "2026-`)
-			return
-		case "404":
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+		if answerFault(w, r, id, c.fault, "cgroup read failed") {
 			return
 		}
 		b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", c.stats[min(n, len(c.stats)-1)]))
@@ -157,25 +141,47 @@ func (d *fakeDocker) serve(t *testing.T) func(w http.ResponseWriter, r *http.Req
 	}
 }
 
-// inspect answers GET /containers/{id}/json.
-func (d *fakeDocker) inspect(w http.ResponseWriter, r *http.Request, id string) {
+// container is the container of id, or a 404 as dockerd answers it.
+func (d *fakeDocker) container(w http.ResponseWriter, id string) (fakeContainer, bool) {
 	i := slices.IndexFunc(d.containers, func(c fakeContainer) bool { return c.id == id })
 	if i < 0 {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+		return fakeContainer{}, false
+	}
+	return d.containers[i], true
+}
+
+// answerFault answers a call of container id with fault ("500" with
+// message, "hang", "garbage", "404"), and tells whether it did.
+func answerFault(w http.ResponseWriter, r *http.Request, id, fault, message string) bool {
+	switch fault {
+	case "500":
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"message":%q}`, message)
+	case "hang":
+		<-r.Context().Done()
+	case "garbage":
+		fmt.Fprint(w, `{"read": "2026-`)
+	case "404":
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
+	default:
+		return false
+	}
+	return true
+}
+
+// inspect answers GET /containers/{id}/json.
+func (d *fakeDocker) inspect(w http.ResponseWriter, r *http.Request, id string) {
+	c, ok := d.container(w, id)
+	if !ok {
 		return
 	}
-	c := d.containers[i]
 	d.mu.Lock()
 	d.inspects[id]++
 	d.mu.Unlock()
-	switch c.inspectFault {
-	case "500":
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, `{"message":"inspect failed"}`)
-		return
-	case "hang":
-		<-r.Context().Done()
+	if answerFault(w, r, id, c.inspectFault, "inspect failed") {
 		return
 	}
 	hc := map[string]any{"NetworkMode": "bridge"}

@@ -104,6 +104,7 @@ func (e *Exporter) Send(ctx context.Context, resources []*metricspb.ResourceMetr
 	client := connect.NewClient[colmetricspb.ExportMetricsServiceRequest, colmetricspb.ExportMetricsServiceResponse](
 		hc, scheme+e.Endpoint+exportPath,
 		connect.WithGRPC(),
+		connect.WithCodec(sizedCodec{}),
 		// gzip at BestSpeed: a short-lived process compresses one request
 		// a run, and the default level costs more CPU than the third it
 		// saves on the wire is worth (docs/performance.md)
@@ -357,7 +358,8 @@ func Requests(resources []*metricspb.ResourceMetrics, limit int) []*colmetricspb
 	return reqs
 }
 
-// batches are Requests and the size of each.
+// batches are Requests and the size of each. Sizing a message caches the
+// sizes of it and of everything in it (proto.Size), which sizedCodec uses.
 func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetricspb.ExportMetricsServiceRequest, sizes []int) {
 	var cur *colmetricspb.ExportMetricsServiceRequest
 	for _, rm := range resources {
@@ -370,7 +372,43 @@ func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetr
 		cur.ResourceMetrics = append(cur.ResourceMetrics, rm)
 		sizes[len(sizes)-1] += n
 	}
+	for _, req := range reqs {
+		cachedSizes.Size(req) // the requests' own, from their resources'
+	}
 	return reqs, sizes
+}
+
+// cachedSizes marshals and sizes with the sizes cached by an earlier Size
+// of the same, unchanged messages.
+var cachedSizes = proto.MarshalOptions{UseCachedSize: true}
+
+// sizedCodec is connect's protobuf codec, but the requests it marshals were
+// sized by batches already: it reuses their cached sizes instead of walking
+// each request a second time to size it (a third of the marshaling's work).
+// The answers it unmarshals are decoded as connect's own codec does.
+type sizedCodec struct{}
+
+func (sizedCodec) Name() string { return "proto" } // replaces connect's codec of that name
+
+func (c sizedCodec) Marshal(m any) ([]byte, error) { return c.MarshalAppend(nil, m) }
+
+func (sizedCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
+	req, ok := m.(*colmetricspb.ExportMetricsServiceRequest)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: want an export request", m)
+	}
+	return cachedSizes.MarshalAppend(dst, req)
+}
+
+func (sizedCodec) Unmarshal(b []byte, m any) error {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
+	}
+	if err := proto.Unmarshal(b, msg); err != nil {
+		return fmt.Errorf("unmarshal into %T: %w", m, err)
+	}
+	return nil
 }
 
 // points counts the number data points of a request.

@@ -431,15 +431,24 @@ fi
 # --- table ---
 median() { sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -v s="$1" -v p="$2" -v n="$3" -v c="$4" '$1 == s && $2 == p && $3 == n {print $c}' "$work/results" | median; }
+# pair S P N R C: the median over the rounds of P's column C over R's in the same round (the i-th
+# measured run of each program is of round i). On a shared machine whose speed drifts from round to
+# round, this ratio moves less than the ratio of the two medians.
+pair() {
+	paste -d' ' <(awk -v s="$1" -v p="$2" -v n="$3" -v c="$5" '$1 == s && $2 == p && $3 == n {print $c}' "$work/results") \
+		<(awk -v s="$1" -v p="$4" -v n="$3" -v c="$5" '$1 == s && $2 == p && $3 == n {print $c}' "$work/results") |
+		awk 'NF == 2 && $2 > 0 {print $1 / $2}' | median
+}
 
 echo
 echo "Full runs, process start to exit; median of $RUNS runs each (shared 2-core machine: medians, not minima)."
 echo "CPU = user+sys incl. waited-for children; RSS = largest single process; lines, warns = stdout, stderr lines;"
 echo "fails = runs with a non-zero exit. Lines per target: plugin 17, loop 15, floor every numeric field (23)."
 echo "Load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)."
-echo "x/floor: plugin (or loop) over floor, mixed over handler; loop/x: how many times less than the loop."
-printf '%-13s %-7s %5s %9s %9s %9s %7s %6s %6s %8s %8s %8s\n' \
-	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor loop/wall loop/cpu
+echo "x/floor: wall time of the plugin (or loop) over the floor's, mixed over handler; cpu/floor: the same of CPU time,"
+echo "paired (the median of each round's ratio); loop/x: how many times less than the loop."
+printf '%-13s %-10s %5s %9s %9s %9s %7s %6s %6s %8s %9s %8s %8s\n' \
+	scenario program N wall_s cpu_s rss_MiB lines warns fails x/floor cpu/floor loop/wall loop/cpu
 for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
 	floor_wall=$(col "$s" floor "$n" 4)
@@ -448,18 +457,25 @@ for key in $(awk '{print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	for p in plugin baseline otlp cm floor floorstats loop handler mixed; do
 		wall=$(col "$s" "$p" "$n" 4)
 		[ -n "$wall" ] || continue
-		[ "$p" != mixed ] || floor_wall=$(col "$s" handler "$n" 4) # engine-mixed: mixed over handler
+		ref=floor
+		[ "$p" != mixed ] || { ref=handler; floor_wall=$(col "$s" handler "$n" 4); } # engine-mixed: mixed over handler
+		[ "$p" != floorstats ] || ref=- # its own floor is in the engine-cm line below
+		cf=-
+		if [ "$p" != floor ] && [ "$ref" != - ]; then
+			cf=$(pair "$s" "$p" "$n" "$ref" 5)
+			[ -n "$cf" ] && cf=$(printf '%.2f' "$cf") || cf=-
+		fi
 		cpu=$(col "$s" "$p" "$n" 5)
 		rss=$(col "$s" "$p" "$n" 6)
 		lines=$(col "$s" "$p" "$n" 8)
 		warns=$(col "$s" "$p" "$n" 9)
 		fails=$(awk -v s="$s" -v p="$p" -v n="$n" '$1 == s && $2 == p && $3 == n && $7 != 0' "$work/results" | wc -l)
 		awk -v s="$s" -v p="$p" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" -v l="$lines" -v e="$warns" -v f="$fails" \
-			-v fw="$floor_wall" -v lw="$loop_wall" -v lc="$loop_cpu" 'BEGIN {
+			-v fw="$floor_wall" -v lw="$loop_wall" -v lc="$loop_cpu" -v cf="$cf" 'BEGIN {
 			xf = (p != "floor" && fw != "") ? sprintf("%.2f", w / fw) : "-"
 			lw2 = (p != "loop" && lw != "") ? sprintf("%.1f", lw / w) : "-"
 			lc2 = (p != "loop" && lc != "") ? sprintf("%.1f", lc / c) : "-"
-			printf "%-13s %-7s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, lw2, lc2
+			printf "%-13s %-10s %5d %9.3f %9.3f %9.1f %7d %6d %6d %8s %9s %8s %8s\n", s, p, n, w, c, r / 1024, l, e, f, xf, cf, lw2, lc2
 		}'
 	done
 done
@@ -467,8 +483,9 @@ done
 if grep -q '^engine-mixed ' "$work/results"; then
 	n=$(awk '$1 == "engine-mixed" {print $3; exit}' "$work/results")
 	awk -v mw="$(col engine-mixed mixed "$n" 4)" -v hw="$(col engine-mixed handler "$n" 4)" \
-		-v mc="$(col engine-mixed mixed "$n" 5)" -v hc="$(col engine-mixed handler "$n" 5)" -v n="$n" 'BEGIN {
-		printf "engine-mixed: %d mixed tasks with --format auto over %d handler tasks, same rounds: wall %.2fx, CPU %.2fx (target: at most 1.2x)\n", n, n, mw / hw, mc / hc
+		-v mc="$(col engine-mixed mixed "$n" 5)" -v hc="$(col engine-mixed handler "$n" 5)" -v n="$n" \
+		-v pc="$(pair engine-mixed mixed "$n" handler 5)" 'BEGIN {
+		printf "engine-mixed: %d mixed tasks with --format auto over %d handler tasks, same rounds: wall %.2fx, CPU %.2fx (paired %.2fx; target: at most 1.2x)\n", n, n, mw / hw, mc / hc, pc
 	}'
 fi
 
@@ -477,27 +494,27 @@ for key in $(awk '$2 == "baseline" {print $1 ":" $3}' "$work/results" | awk '!se
 	s=${key%%:*} n=${key##*:}
 	awk -v s="$s" -v n="$n" -v w1="$(col "$s" plugin "$n" 4)" -v w0="$(col "$s" baseline "$n" 4)" \
 		-v c1="$(col "$s" plugin "$n" 5)" -v c0="$(col "$s" baseline "$n" 5)" \
-		-v r1="$(col "$s" plugin "$n" 6)" -v r0="$(col "$s" baseline "$n" 6)" 'BEGIN {
-		printf "%s N=%d: plugin over baseline: wall %.3fx, CPU %.3fx, peak RSS %.3fx (%+.1f MiB)\n",
-			s, n, w1 / w0, c1 / c0, r1 / r0, (r1 - r0) / 1024
+		-v r1="$(col "$s" plugin "$n" 6)" -v r0="$(col "$s" baseline "$n" 6)" -v pc="$(pair "$s" plugin "$n" baseline 5)" 'BEGIN {
+		printf "%s N=%d: plugin over baseline: wall %.3fx, CPU %.3fx (paired %.3fx), peak RSS %.3fx (%+.1f MiB)\n",
+			s, n, w1 / w0, c1 / c0, pc, r1 / r0, (r1 - r0) / 1024
 	}'
 done
 for key in $(awk '$2 == "cm" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
 	awk -v s="$s" -v n="$n" -v w1="$(col "$s" cm "$n" 4)" -v w0="$(col "$s" plugin "$n" 4)" \
 		-v c1="$(col "$s" cm "$n" 5)" -v cf="$(col "$s" floorstats "$n" 5)" \
-		-v r1="$(col "$s" cm "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" 'BEGIN {
-		printf "%s N=%d: --container-metrics over without: wall %+.3f s; its CPU over the floor with -stats: %.2fx; peak RSS %.1f MiB (%+.1f)\n",
-			s, n, w1 - w0, c1 / cf, r1 / 1024, (r1 - r0) / 1024
+		-v r1="$(col "$s" cm "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" -v pc="$(pair "$s" cm "$n" floorstats 5)" 'BEGIN {
+		printf "%s N=%d: --container-metrics over without: wall %+.3f s; its CPU over the floor with -stats: %.2fx (paired %.2fx); peak RSS %.1f MiB (%+.1f)\n",
+			s, n, w1 - w0, c1 / cf, pc, r1 / 1024, (r1 - r0) / 1024
 	}'
 done
 for key in $(awk '$2 == "otlp" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}
 	awk -v s="$s" -v n="$n" -v w1="$(col "$s" otlp "$n" 4)" -v w0="$(col "$s" plugin "$n" 4)" \
 		-v c1="$(col "$s" otlp "$n" 5)" -v c0="$(col "$s" plugin "$n" 5)" \
-		-v r1="$(col "$s" otlp "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" 'BEGIN {
-		printf "%s N=%d: --output mackerel,otlp over mackerel: wall %.2fx (%+.1f ms), CPU %.2fx (%+.1f ms), peak RSS %+.1f MiB\n",
-			s, n, w1 / w0, (w1 - w0) * 1000, c1 / c0, (c1 - c0) * 1000, (r1 - r0) / 1024
+		-v r1="$(col "$s" otlp "$n" 6)" -v r0="$(col "$s" plugin "$n" 6)" -v pc="$(pair "$s" otlp "$n" plugin 5)" 'BEGIN {
+		printf "%s N=%d: --output mackerel,otlp over mackerel: wall %.2fx (%+.1f ms), CPU %.2fx (%+.1f ms; paired %.2fx), peak RSS %+.1f MiB\n",
+			s, n, w1 / w0, (w1 - w0) * 1000, c1 / c0, (c1 - c0) * 1000, pc, (r1 - r0) / 1024
 	}'
 done
 if [ -s "$work/otlp-bench.txt" ]; then

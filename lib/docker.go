@@ -13,10 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/system"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // The Docker source (--source docker): the running containers of this
@@ -40,12 +37,12 @@ const pauseContainerName = "~internal~ecs~pause"
 
 // containerLister is the one Docker Engine call the source needs.
 type containerLister interface {
-	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerList(ctx context.Context, filters map[string][]string) ([]engineapi.Summary, error)
 }
 
 // daemonInfo is the one more call it makes for labels.
 type daemonInfo interface {
-	Info(ctx context.Context) (system.Info, error)
+	Info(ctx context.Context) (engineapi.Info, error)
 }
 
 // dockerSource selects the containers and ports to scrape.
@@ -135,7 +132,7 @@ func (d dockerSource) identify(ctx context.Context, dc daemonInfo, f *found) {
 
 // list makes a client and lists the containers; the client is returned
 // to be closed, even with an error.
-func (d dockerSource) list(ctx context.Context, version engineOpt) (*engine, []container.Summary, error) {
+func (d dockerSource) list(ctx context.Context, version engineOpt) (*engine, []engineapi.Summary, error) {
 	dc, err := newEngine(d.Host, d.Timeout, version)
 	if err != nil {
 		return nil, nil, err
@@ -144,28 +141,28 @@ func (d dockerSource) list(ctx context.Context, version engineOpt) (*engine, []c
 	return dc, containers, err
 }
 
-func (d dockerSource) listWith(ctx context.Context, lister containerLister) ([]container.Summary, error) {
-	args := filters.NewArgs(filters.Arg("status", "running"))
-	for _, n := range d.Names {
-		args.Add("name", n)
+func (d dockerSource) listWith(ctx context.Context, lister containerLister) ([]engineapi.Summary, error) {
+	filters := map[string][]string{"status": {"running"}}
+	if len(d.Names) > 0 {
+		filters["name"] = d.Names
 	}
-	for _, l := range d.Labels {
-		args.Add("label", l)
+	if len(d.Labels) > 0 {
+		filters["label"] = d.Labels
 	}
-	return lister.ContainerList(ctx, container.ListOptions{Filters: args})
+	return lister.ContainerList(ctx, filters)
 }
 
 // isAWSVPC tells a container of an awsvpc task: an ECS container in the
 // network namespace of another (NetworkMode container:<pause id>), which
 // Docker shows with no address and no ports.
-func isAWSVPC(c container.Summary) bool {
+func isAWSVPC(c engineapi.Summary) bool {
 	return c.Labels[labelTaskARN] != "" && strings.HasPrefix(c.HostConfig.NetworkMode, "container:") && !isPause(c)
 }
 
-func isPause(c container.Summary) bool { return c.Labels[labelContainerName] == pauseContainerName }
+func isPause(c engineapi.Summary) bool { return c.Labels[labelContainerName] == pauseContainerName }
 
-func awsvpcContainers(containers []container.Summary) []container.Summary {
-	var out []container.Summary
+func awsvpcContainers(containers []engineapi.Summary) []engineapi.Summary {
+	var out []engineapi.Summary
 	for _, c := range containers {
 		if isAWSVPC(c) {
 			out = append(out, c)
@@ -182,7 +179,7 @@ func awsvpcContainers(containers []container.Summary) []container.Summary {
 // in Docker's order. Metric keys name the host port, so a host port
 // another container already publishes (on another host IP) is skipped with a
 // warning.
-func (d dockerSource) targetsFrom(containers []container.Summary) found {
+func (d dockerSource) targetsFrom(containers []engineapi.Summary) found {
 	var f found
 	owner := map[uint16]string{}
 	for _, c := range containers {
@@ -235,7 +232,7 @@ func (d dockerSource) noPortWhy() string {
 // addContainerIPTargets reaches c at its own address on its network and
 // its private ports: --container-port, else every TCP port it lists. The
 // published host port, when there is one, still names {port}.
-func (f *found) addContainerIPTargets(c container.Summary, d dockerSource) {
+func (f *found) addContainerIPTargets(c engineapi.Summary, d dockerSource) {
 	ip, why := d.containerAddress(c)
 	if ip == "" {
 		f.warnings = append(f.warnings, fmt.Sprintf("container %s %s skipped: %s", containerName(c), shortID(c.ID), why))
@@ -267,7 +264,7 @@ func (f *found) addContainerIPTargets(c container.Summary, d dockerSource) {
 	}
 }
 
-func dockerBindings(ports []container.Port) []binding {
+func dockerBindings(ports []engineapi.Port) []binding {
 	bs := make([]binding, 0, len(ports))
 	for _, p := range ports {
 		bs = append(bs, binding{containerPort: p.PrivatePort, hostPort: p.PublicPort, hostIP: p.IP, tcp: p.Type == "tcp"})
@@ -276,15 +273,15 @@ func dockerBindings(ports []container.Port) []binding {
 }
 
 // publishedBindings are the bindings of a container's published ports.
-func publishedBindings(ports []container.Port) []binding {
+func publishedBindings(ports []engineapi.Port) []binding {
 	return slices.DeleteFunc(dockerBindings(ports), func(b binding) bool { return b.hostPort == 0 })
 }
 
 // containerAddress is the container's IPv4 address on --network, else on
 // the first of its networks, by name, that gives it one; or why there is
 // none.
-func (d dockerSource) containerAddress(c container.Summary) (ip, why string) {
-	var networks map[string]*network.EndpointSettings
+func (d dockerSource) containerAddress(c engineapi.Summary) (ip, why string) {
+	var networks map[string]*engineapi.EndpointSettings
 	if c.NetworkSettings != nil {
 		networks = c.NetworkSettings.Networks
 	}
@@ -303,7 +300,7 @@ func (d dockerSource) containerAddress(c container.Summary) (ip, why string) {
 }
 
 // newTarget is a target of container c from its ECS labels.
-func newTarget(c container.Summary, privatePort, hostPort uint16) target {
+func newTarget(c engineapi.Summary, privatePort, hostPort uint16) target {
 	arn := c.Labels[labelTaskARN]
 	return target{
 		ContainerID:   c.ID,
@@ -374,7 +371,7 @@ func (d dockerSource) hostFor(bindIP string) string {
 	return ip.String()
 }
 
-func containerName(c container.Summary) string {
+func containerName(c engineapi.Summary) string {
 	if len(c.Names) > 0 {
 		return strings.TrimPrefix(c.Names[0], "/")
 	}
@@ -429,7 +426,7 @@ func (d dockerSource) containerEnv(ctx context.Context, ids []string, concurrenc
 
 // containerInspector is the one Docker Engine call containerEnv makes.
 type containerInspector interface {
-	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerInspect(ctx context.Context, id string) (engineapi.InspectResponse, error)
 }
 
 func (d dockerSource) envWith(ctx context.Context, ids []string, concurrency int, version engineOpt) map[string]envResult {

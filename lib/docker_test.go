@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,16 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/system"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // loadContainers reads a real /containers/json answer captured from dockerd
 // (filters label=com.amazonaws.ecs.cluster=capture, status=running).
-func loadContainers(t testing.TB, name string) []container.Summary {
+func loadContainers(t testing.TB, name string) []engineapi.Summary {
 	t.Helper()
-	var cs []container.Summary
+	var cs []engineapi.Summary
 	if err := json.Unmarshal(readTestdata(t, name), &cs); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestTargetsFromSplitPorts(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		containers []container.Summary
+		containers []engineapi.Summary
 		want       []target
 	}{
 		{"the IPv4 binding, as docker ps | cut took it", split, with("127.0.0.1", 32926)},
@@ -187,9 +188,9 @@ func TestContainerIPTargets(t *testing.T) {
 	shared.Names = []string{"/ecs-web-3-sidecar"}
 	shared.Labels = map[string]string{}
 	shared.HostConfig.NetworkMode = "container:7c3d15ed6b9a"
-	shared.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+	shared.NetworkSettings = &engineapi.NetworkSettingsSummary{Networks: map[string]*engineapi.EndpointSettings{}}
 	twoNets := web
-	twoNets.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
+	twoNets.NetworkSettings = &engineapi.NetworkSettingsSummary{Networks: map[string]*engineapi.EndpointSettings{
 		"zeta":  {IPAddress: "10.9.0.2"},
 		"alpha": {IPAddress: ""},
 		"beta":  {IPAddress: "10.8.0.2"},
@@ -197,17 +198,17 @@ func TestContainerIPTargets(t *testing.T) {
 	tests := []struct {
 		name       string
 		d          dockerSource
-		containers []container.Summary
+		containers []engineapi.Summary
 		want       map[string][]string // container name -> addresses dialled
 		warnings   []string
 	}{
-		{"no address: skipped", dockerSource{Address: addressContainerIP}, []container.Summary{shared}, map[string][]string{},
+		{"no address: skipped", dockerSource{Address: addressContainerIP}, []engineapi.Summary{shared}, map[string][]string{},
 			[]string{"container ecs-web-3-sidecar d6f4005db94f skipped: no IPv4 address on any network (network mode container:7c3d15ed6b9a); --address container-ip needs one"}},
-		{"the first network by name with an address", dockerSource{Address: addressContainerIP}, []container.Summary{twoNets},
+		{"the first network by name with an address", dockerSource{Address: addressContainerIP}, []engineapi.Summary{twoNets},
 			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.8.0.2:8080"}}, nil},
-		{"--network", dockerSource{Address: addressContainerIP, Network: "zeta"}, []container.Summary{twoNets},
+		{"--network", dockerSource{Address: addressContainerIP, Network: "zeta"}, []engineapi.Summary{twoNets},
 			map[string][]string{"ecs-web-3-web-e8c6b0a1f2d3c4b5a601": {"10.9.0.2:8080"}}, nil},
-		{"--network without an address there", dockerSource{Address: addressContainerIP, Network: "alpha"}, []container.Summary{twoNets},
+		{"--network without an address there", dockerSource{Address: addressContainerIP, Network: "alpha"}, []engineapi.Summary{twoNets},
 			map[string][]string{}, []string{"container ecs-web-3-web-e8c6b0a1f2d3c4b5a601 d6f4005db94f skipped: no IPv4 address on network alpha (--network)"}},
 		{"every listed TCP port", dockerSource{Address: addressContainerIP}, containers, map[string][]string{
 			"ecs-metrics-1-metrics-e1f2a3b4c5d6e7f8a901": {"172.17.0.8:8080"},
@@ -247,17 +248,17 @@ func TestContainerIPTargets(t *testing.T) {
 
 // recordingLister stands in for the daemon to see what discovery asks it.
 type recordingLister struct {
-	calls []container.ListOptions
-	reply []container.Summary
+	calls []map[string][]string // the filters of each call
+	reply []engineapi.Summary
 }
 
-func (l *recordingLister) ContainerList(_ context.Context, o container.ListOptions) ([]container.Summary, error) {
-	l.calls = append(l.calls, o)
+func (l *recordingLister) ContainerList(_ context.Context, filters map[string][]string) ([]engineapi.Summary, error) {
+	l.calls = append(l.calls, filters)
 	return l.reply, nil
 }
 
 // Info is the daemon's own information: none here.
-func (l *recordingLister) Info(context.Context) (system.Info, error) { return system.Info{}, nil }
+func (l *recordingLister) Info(context.Context) (engineapi.Info, error) { return engineapi.Info{}, nil }
 
 func TestTargetsPassesFiltersToDaemon(t *testing.T) {
 	l := &recordingLister{reply: loadContainers(t, "containers.json")}
@@ -271,21 +272,48 @@ func TestTargetsPassesFiltersToDaemon(t *testing.T) {
 		t.Fatalf("ContainerList called %d times, want 1", len(l.calls))
 	}
 	o := l.calls[0]
-	if o.All {
-		t.Error("All = true: exited containers would be listed")
-	}
 	for key, want := range map[string][]string{
 		"status": {"running"},
 		"name":   {"ecs-web"},
 		"label":  {"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"},
 	} {
-		got := o.Filters.Get(key)
+		got := o[key]
 		if !sameSet(got, want) {
 			t.Errorf("filter %s = %q, want %q", key, got, want)
 		}
 	}
 	if len(targets) != 5 {
 		t.Errorf("got %d targets, want 5", len(targets))
+	}
+}
+
+// TestContainerListQuery: the daemon is asked for the filters discovery
+// makes, in the form the Engine API reference gives them
+// ({"name":["value",...]}), and never with all=true, which would list the
+// exited containers too.
+func TestContainerListQuery(t *testing.T) {
+	var query url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.Query()
+		fmt.Fprint(w, `[{"Id":"c0ffee","Names":["/web"]}]`)
+	}))
+	t.Cleanup(srv.Close)
+	e, err := newEngine("tcp://"+srv.Listener.Addr().String(), 5*time.Second, withVersion(apiVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	d := dockerSource{Names: []string{"ecs-web"}, Labels: []string{"com.amazonaws.ecs.cluster=prod", "com.amazonaws.ecs.task-definition-family"}}
+	list, err := d.listWith(t.Context(), e)
+	if err != nil || len(list) != 1 || list[0].ID != "c0ffee" || containerName(list[0]) != "web" {
+		t.Fatalf("list %+v, error %v", list, err)
+	}
+	want := `{"label":["com.amazonaws.ecs.cluster=prod","com.amazonaws.ecs.task-definition-family"],"name":["ecs-web"],"status":["running"]}`
+	if got := query.Get("filters"); got != want {
+		t.Errorf("filters %s\nwant %s", got, want)
+	}
+	if query.Has("all") {
+		t.Errorf("all=%s: exited containers would be listed", query.Get("all"))
 	}
 }
 
@@ -305,7 +333,7 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-// TestDaemonFaults runs discovery with the real Docker client against
+// TestDaemonFaults runs discovery with the plugin's Engine API client against
 // sockets that fail the way a broken or absent dockerd does.
 func TestDaemonFaults(t *testing.T) {
 	dir := t.TempDir()

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/cstats"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // The Docker source's container stats (--container-metrics): per container,
@@ -43,8 +42,8 @@ func (d dockerSource) containerStats(ctx context.Context, ask statsAsk) statsAns
 // dockerStatsClient is the Docker Engine calls the container stats make.
 type dockerStatsClient interface {
 	containerLister
-	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
-	ContainerStatsOneShot(ctx context.Context, id string) (container.StatsResponseReader, error)
+	ContainerInspect(ctx context.Context, id string) (engineapi.InspectResponse, error)
+	ContainerStatsOneShot(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 func (d dockerSource) statsWith(ctx context.Context, ask statsAsk, version engineOpt) statsAnswer {
@@ -154,13 +153,13 @@ func (d dockerSource) oneStats(ctx context.Context, dc dockerStatsClient, id, na
 	if spec == nil {
 		inspect.Go(func() { spec, inspectErr = inspectSpec(ctx, dc, id) })
 	}
-	resp, err := dc.ContainerStatsOneShot(ctx, id)
+	body, err := dc.ContainerStatsOneShot(ctx, id)
 	inspect.Wait()
 	if err != nil {
 		return statsResult{err: d.statsError(err)}, ""
 	}
-	defer resp.Body.Close()
-	s, err := cstats.DecodeDockerStats(resp.Body)
+	defer body.Close()
+	s, err := cstats.DecodeDockerStats(body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return statsResult{err: d.statsError(ctx.Err())}, ""
@@ -183,7 +182,7 @@ func inspectSpec(ctx context.Context, dc dockerStatsClient, id string) (*contain
 	if err != nil {
 		return nil, err
 	}
-	if c.ContainerJSONBase == nil || c.HostConfig == nil {
+	if c.HostConfig == nil {
 		return nil, errors.New("the answer has no HostConfig")
 	}
 	hc := c.HostConfig
@@ -191,7 +190,7 @@ func inspectSpec(ctx context.Context, dc dockerStatsClient, id string) (*contain
 	if hc.Memory > 0 {
 		spec.Memory = uint64(hc.Memory)
 	}
-	if ns, ok := strings.CutPrefix(string(hc.NetworkMode), "container:"); ok {
+	if ns, ok := strings.CutPrefix(hc.NetworkMode, "container:"); ok {
 		spec.NetNS = ns
 	}
 	return spec, nil
@@ -204,7 +203,7 @@ func (d dockerSource) netnsCounters(ctx context.Context, dc dockerStatsClient, i
 	if err != nil {
 		return statsResult{err: d.statsError(err)}
 	}
-	if c.ContainerJSONBase == nil || c.State == nil || c.State.Pid <= 0 {
+	if c.State == nil || c.State.Pid <= 0 {
 		return statsResult{err: errors.New("it is not running")}
 	}
 	read := now()
@@ -229,7 +228,7 @@ func (d dockerSource) sidecars(ctx context.Context, dc containerLister, cs []con
 	if len(tasks) == 0 {
 		return nil, nil
 	}
-	list, err := dc.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("status", "running"), filters.Arg("label", labelTaskARN))})
+	list, err := dc.ContainerList(ctx, map[string][]string{"status": {"running"}, "label": {labelTaskARN}})
 	if err != nil {
 		return nil, fmt.Errorf("no sidecar metrics: cannot list the tasks' containers: %s", d.statsError(err))
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // The ECS agent's introspection API, which knows the addresses of the
@@ -71,7 +71,7 @@ func (a ecsAgent) tasksURL() string {
 // stopped) are passed over. The error, when the agent cannot be asked
 // within its timeout, is one line naming the URL and the containers it
 // costs.
-func (a ecsAgent) targets(ctx context.Context, containers []container.Summary) (targets []target, passed []passedOver, warnings []string, err error) {
+func (a ecsAgent) targets(ctx context.Context, containers []engineapi.Summary) (targets []target, passed []passedOver, warnings []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	var tasks agentTasks

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
@@ -84,13 +84,13 @@ func TestECSAgentTargets(t *testing.T) {
 	tests := []struct {
 		name       string
 		agent      ecsAgent
-		containers []container.Summary
+		containers []engineapi.Summary
 		want       []ecsPlace
 		warnings   []string
 	}{
 		{"every TCP port the agent lists, at the task's address", ecsAgent{}, awsvpc, []ecsPlace{orders2, sidecar, orders1}, nil},
 		{"--container-port narrows", ecsAgent{ContainerPort: 8080}, awsvpc, []ecsPlace{orders2, orders1}, nil},
-		{"a container the agent does not list", ecsAgent{}, []container.Summary{gone, awsvpc[1]}, []ecsPlace{sidecar},
+		{"a container the agent does not list", ecsAgent{}, []engineapi.Summary{gone, awsvpc[1]}, []ecsPlace{sidecar},
 			[]string{"container ecs-orders-7-orders-e6a4c2b0d8f6e4c2a001 0123456789ab skipped: the ECS agent at %s does not list it"}},
 	}
 	for _, tt := range tests {
@@ -121,15 +121,15 @@ func TestECSAgentTargets(t *testing.T) {
 // awsvpcFleet is two bridge tasks on loopback stats endpoints, and the
 // awsvpc tasks of the capture (which these tests never scrape: their
 // recorded addresses are not this machine's).
-func awsvpcFleet(t *testing.T) []container.Summary {
+func awsvpcFleet(t *testing.T) []engineapi.Summary {
 	awsvpc := awsvpcContainers(loadContainers(t, "ecs/containers-awsvpc.json"))
 	_, cs := fleetContainers(t, fleet(t, 2, func(int) http.Handler { return realHandler }))
 	return append(cs, awsvpc...)
 }
 
-// dockerWith serves containers, as the Docker client decoded them from
-// recorded answers, from the Docker Engine API stand-in.
-func dockerWith(t *testing.T, containers []container.Summary) (host string, requests func() []string) {
+// dockerWith serves containers, as the plugin decoded them from recorded
+// answers, from the Docker Engine API stand-in.
+func dockerWith(t *testing.T, containers []engineapi.Summary) (host string, requests func() []string) {
 	t.Helper()
 	body, err := json.Marshal(containers)
 	if err != nil {

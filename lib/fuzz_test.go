@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // FuzzParseStats: any body gives values or an error, never a panic, and
@@ -56,7 +56,7 @@ func FuzzTargetsFrom(f *testing.F) {
 	f.Add(readTestdata(f, "containers.json"))
 	f.Add([]byte(`[{"Id":"x","Ports":[{"IP":"not-an-ip","PrivatePort":1,"PublicPort":2,"Type":"tcp"}]}]`))
 	f.Fuzz(func(t *testing.T, answer []byte) {
-		var cs []container.Summary
+		var cs []engineapi.Summary
 		if json.Unmarshal(answer, &cs) != nil {
 			return
 		}

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 func TestLabelSettings(t *testing.T) {
@@ -59,11 +59,11 @@ func TestLabelledDockerTargets(t *testing.T) {
 	if containerName(api) != "ecs-api-7-api-9a8b7c6d5e4f3a2b1c01" {
 		t.Fatalf("capture changed: %s", containerName(api))
 	}
-	with := func(labels map[string]string) []container.Summary {
+	with := func(labels map[string]string) []engineapi.Summary {
 		c := api
 		c.Labels = maps.Clone(api.Labels)
 		maps.Copy(c.Labels, labels)
-		return []container.Summary{c}
+		return []engineapi.Summary{c}
 	}
 	type got struct {
 		addr, path, format, err string
@@ -71,7 +71,7 @@ func TestLabelledDockerTargets(t *testing.T) {
 	tests := []struct {
 		name     string
 		d        dockerSource
-		cs       []container.Summary
+		cs       []engineapi.Summary
 		want     []got
 		passedBy string
 	}{

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 	stats_api "github.com/fukata/golang-stats-api-handler"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
@@ -38,14 +38,14 @@ func fleet(t *testing.T, n int, handler func(i int) http.Handler) []uint16 {
 
 // fleetContainers is the /containers/json answer of containers publishing
 // ports, built from the real capture by standin.FleetContainers, and the
-// containers as the Docker client decodes them.
-func fleetContainers(t *testing.T, ports []uint16) ([]byte, []container.Summary) {
+// containers as the plugin decodes them.
+func fleetContainers(t *testing.T, ports []uint16) ([]byte, []engineapi.Summary) {
 	t.Helper()
 	body, err := standin.FleetContainers(readTestdata(t, "containers.json"), ports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cs []container.Summary
+	var cs []engineapi.Summary
 	if err := json.Unmarshal(body, &cs); err != nil {
 		t.Fatal(err)
 	}

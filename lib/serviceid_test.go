@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
@@ -170,7 +170,7 @@ type countingInspector struct {
 	calls          atomic.Int64
 }
 
-func (c *countingInspector) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+func (c *countingInspector) ContainerInspect(ctx context.Context, id string) (engineapi.InspectResponse, error) {
 	n := c.inFlight.Add(1)
 	defer c.inFlight.Add(-1)
 	c.calls.Add(1)
@@ -181,8 +181,8 @@ func (c *countingInspector) ContainerInspect(ctx context.Context, id string) (co
 		}
 	}
 	time.Sleep(20 * time.Millisecond)
-	var r container.InspectResponse
-	r.Config = &container.Config{Env: []string{"SECRET=x", "OTEL_SERVICE_NAME=svc-" + id}}
+	var r engineapi.InspectResponse
+	r.Config = &engineapi.Config{Env: []string{"SECRET=x", "OTEL_SERVICE_NAME=svc-" + id}}
 	return r, nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // The docker_*.json answers were recorded from a Docker Engine 20.10 on
@@ -149,7 +149,7 @@ func TestDockerStopped(t *testing.T) {
 	if v, _, ok := DockerValues(&prev, &s); ok {
 		t.Errorf("values of a stopped container: %+v", v)
 	}
-	if _, ok := SampleOf(&container.StatsResponse{}); ok {
+	if _, ok := SampleOf(&engineapi.StatsResponse{}); ok {
 		t.Error("an empty answer is a sample")
 	}
 	if _, ok := SampleOf(nil); ok {
@@ -255,19 +255,19 @@ func TestSampleJSON(t *testing.T) {
 func TestWorkingSet(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		m    container.MemoryStats
+		m    engineapi.MemoryStats
 		want uint64
 		ok   bool
 	}{
 		// cgroup v1: total_inactive_file, not inactive_file
-		{"v1", container.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 30, "inactive_file": 10}}, 70, true},
+		{"v1", engineapi.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 30, "inactive_file": 10}}, 70, true},
 		// v1 with total_inactive_file 0 still is v1
-		{"v1 zero", container.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 0, "inactive_file": 10}}, 100, true},
-		{"v2", container.MemoryStats{Usage: 100, Stats: map[string]uint64{"inactive_file": 10}}, 90, true},
-		{"never below 0", container.MemoryStats{Usage: 100, Stats: map[string]uint64{"inactive_file": 300}}, 0, true},
-		{"equal", container.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 100}}, 0, true},
-		{"no stats", container.MemoryStats{Usage: 100}, 100, true},
-		{"nothing", container.MemoryStats{}, 0, false},
+		{"v1 zero", engineapi.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 0, "inactive_file": 10}}, 100, true},
+		{"v2", engineapi.MemoryStats{Usage: 100, Stats: map[string]uint64{"inactive_file": 10}}, 90, true},
+		{"never below 0", engineapi.MemoryStats{Usage: 100, Stats: map[string]uint64{"inactive_file": 300}}, 0, true},
+		{"equal", engineapi.MemoryStats{Usage: 100, Stats: map[string]uint64{"total_inactive_file": 100}}, 0, true},
+		{"no stats", engineapi.MemoryStats{Usage: 100}, 100, true},
+		{"nothing", engineapi.MemoryStats{}, 0, false},
 	} {
 		got, ok := WorkingSet(tt.m)
 		if got != tt.want || ok != tt.ok {
@@ -277,25 +277,27 @@ func TestWorkingSet(t *testing.T) {
 }
 
 func TestDiskTotals(t *testing.T) {
-	b := container.BlkioStats{IoServiceBytesRecursive: []container.BlkioStatEntry{
-		{Major: 8, Minor: 0, Op: "Read", Value: 100},
-		{Major: 8, Minor: 0, Op: "Write", Value: 10},
-		{Major: 8, Minor: 0, Op: "Total", Value: 110},
-		{Major: 8, Minor: 16, Op: "read", Value: 1},
-		{Major: 8, Minor: 16, Op: "write", Value: 2},
-		{Major: 8, Minor: 16, Op: "READ", Value: 1000},
-		{Major: 8, Minor: 16, Op: "Discard", Value: 5000},
-		{Major: 8, Minor: 16, Op: "Sync", Value: 7000},
+	b := engineapi.BlkioStats{IoServiceBytesRecursive: []engineapi.BlkioStatEntry{
+		// device 8:0, as cgroup v1 names the ops
+		{Op: "Read", Value: 100},
+		{Op: "Write", Value: 10},
+		{Op: "Total", Value: 110},
+		// device 8:16, as cgroup v2 names them, and the case varying
+		{Op: "read", Value: 1},
+		{Op: "write", Value: 2},
+		{Op: "READ", Value: 1000},
+		{Op: "Discard", Value: 5000},
+		{Op: "Sync", Value: 7000},
 	}}
 	r, w, ok := DiskTotals(b)
 	// read 100 + 1 + 1000, write 10 + 2; Total, Discard and Sync not counted
 	if r != 1101 || w != 12 || !ok {
 		t.Errorf("DiskTotals = %d, %d, %v; want 1101, 12, true", r, w, ok)
 	}
-	if _, _, ok := DiskTotals(container.BlkioStats{}); ok {
+	if _, _, ok := DiskTotals(engineapi.BlkioStats{}); ok {
 		t.Error("no list: ok")
 	}
-	if r, w, ok := DiskTotals(container.BlkioStats{IoServiceBytesRecursive: []container.BlkioStatEntry{}}); r != 0 || w != 0 || !ok {
+	if r, w, ok := DiskTotals(engineapi.BlkioStats{IoServiceBytesRecursive: []engineapi.BlkioStatEntry{}}); r != 0 || w != 0 || !ok {
 		t.Errorf("empty list: %d, %d, %v; want 0, 0, true", r, w, ok)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 )
 
@@ -100,7 +101,7 @@ func TestRealDocker(t *testing.T) {
 	// Two rounds 2 s apart: Docker's stats of each container, and right
 	// after they come back, its cgroup's CPU time at a time of our own.
 	type round struct {
-		stats container.StatsResponse
+		stats engineapi.StatsResponse
 		cpu   uint64 // ns, from the cgroup
 		at    time.Time
 	}
@@ -272,7 +273,7 @@ func runBurn(ctx context.Context, t *testing.T, dc *client.Client, img, name str
 }
 
 // oneShot is the container's stats as the plugin asks for them.
-func oneShot(ctx context.Context, t *testing.T, dc *client.Client, id string) container.StatsResponse {
+func oneShot(ctx context.Context, t *testing.T, dc *client.Client, id string) engineapi.StatsResponse {
 	t.Helper()
 	r, err := dc.ContainerStatsOneShot(ctx, id)
 	if err != nil {

@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // readDocker decodes a recorded Docker stats answer of testdata.
-func readDocker(t testing.TB, name string) container.StatsResponse {
+func readDocker(t testing.TB, name string) engineapi.StatsResponse {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {

@@ -1,6 +1,6 @@
 package cstats
 
-import "github.com/docker/docker/api/types/container"
+import "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 
 // Unlimited is the least value that is no limit whatever the host: cgroup v1
 // shows an unset memory limit as 2^63 − 4096 (Fargate sends it too), and
@@ -53,7 +53,7 @@ type Limits struct {
 
 // StatsLimitInputs is the LimitInputs a stats answer tells: the online CPUs
 // and, on cgroup v1, the hierarchical memory limit.
-func StatsLimitInputs(s *container.StatsResponse) LimitInputs {
+func StatsLimitInputs(s *engineapi.StatsResponse) LimitInputs {
 	if s == nil {
 		return LimitInputs{}
 	}

@@ -33,9 +33,9 @@ type taskMeta struct {
 
 // limitInputs is the LimitInputs of container id of a task as its stats
 // entry e and its task answer m tell them. The container is found by Docker
-// id, else by its Docker name up to the last "-" (the awsdocs pair are two
-// runs of one task definition, with other ids).
-func limitInputs(t *testing.T, m taskMeta, id string, e *TaskStat) LimitInputs {
+// id, else by its Docker name (name, the entry's "name") up to the last "-"
+// (the awsdocs pair are two runs of one task definition, with other ids).
+func limitInputs(t *testing.T, m taskMeta, id, name string, e *TaskStat) LimitInputs {
 	t.Helper()
 	in := StatsLimitInputs(&e.StatsResponse)
 	if m.Limits != nil {
@@ -55,12 +55,12 @@ func limitInputs(t *testing.T, m taskMeta, id string, e *TaskStat) LimitInputs {
 		}
 	}
 	for _, c := range m.Containers {
-		if stem(c.DockerName) == stem(e.Name) {
+		if stem(c.DockerName) == stem(name) {
 			in.MemoryMiB = c.Limits.Memory
 			return in
 		}
 	}
-	t.Fatalf("container %s (%s) is not in the task answer", id, e.Name)
+	t.Fatalf("container %s (%s) is not in the task answer", id, name)
 	return in
 }
 
@@ -171,6 +171,15 @@ func TestPublishedTaskStats(t *testing.T) {
 			if err := json.Unmarshal(b, &m); err != nil {
 				t.Fatalf("%s: %v", f.meta, err)
 			}
+			// the entries' Docker names, which TaskStat does not keep
+			b, err = os.ReadFile(filepath.Join(published, f.stats))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names map[string]*struct{ Name string }
+			if err := json.Unmarshal(b, &names); err != nil {
+				t.Fatalf("%s: %v", f.stats, err)
+			}
 
 			// null and {} cost only their container
 			samples, none := 0, 0
@@ -208,7 +217,7 @@ func TestPublishedTaskStats(t *testing.T) {
 				}
 				approx(t, c.id+" CPU", v.CPU, c.cpu)
 				equal(t, c.id+" Memory", v.Memory, c.memory)
-				l := ResolveLimits(limitInputs(t, m, id, ts[id]))
+				l := ResolveLimits(limitInputs(t, m, id, names[id].Name, ts[id]))
 				approx(t, c.id+" CPU limit", l.CPU, c.cpuLimit)
 				if c.memoryLimit == 0 {
 					absent(t, c.id+" Memory limit", l.Memory)

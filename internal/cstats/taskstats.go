@@ -6,7 +6,7 @@ import (
 	"io"
 	"slices"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
 )
 
 // TaskStats is an answer of the task metadata endpoint's /task/stats: each
@@ -18,7 +18,7 @@ type TaskStats map[string]*TaskStat
 // TaskStat is one container's entry of /task/stats: Docker's stats with the
 // network rates the ECS agent adds.
 type TaskStat struct {
-	container.StatsResponse
+	engineapi.StatsResponse
 	NetworkRateStats *NetworkRateStats `json:"network_rate_stats,omitempty"`
 }
 
@@ -46,7 +46,7 @@ func DecodeTaskStats(r io.Reader) (TaskStats, error) {
 // not): only the CPU fields of Values are set, and none when the answer has
 // no earlier sample, its times do not advance or are over MaxGap apart, or
 // a counter went down.
-func PreCPU(s *container.StatsResponse) Values {
+func PreCPU(s *engineapi.StatsResponse) Values {
 	if s == nil || s.PreRead.IsZero() || s.Read.IsZero() {
 		return Values{}
 	}

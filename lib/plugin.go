@@ -23,18 +23,20 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelenv"
 )
 
 // Do runs the plugin with the process's arguments and returns the exit code.
+//
+// SIGTERM and SIGINT end the process at once, as they do any command: a
+// run writes nothing that an end at any point leaves half-done (the state
+// file is replaced whole), and mackerel-agent discards the output of a
+// plugin it stops. Catching them would cost every run a thread of its own.
 func Do(version string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background()
 	// A run is one short process: a garbage collection in it is work that
 	// pays off only if the process lives on. Unless GOGC or GOMEMLIMIT say
 	// otherwise, the heap may grow five times over its live part before one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -208,10 +209,15 @@ type metricLine struct {
 // printValues writes "key\tvalue\tepoch" lines, values as %f like
 // go-mackerel-plugin-helper and mackerel-plugin-gostats print them.
 func printValues(w io.Writer, lines []metricLine) error {
-	var b strings.Builder
+	b := make([]byte, 0, 64*len(lines))
 	for _, l := range lines {
-		fmt.Fprintf(&b, "%s\t%f\t%d\n", l.key, l.value, l.time)
+		b = append(b, l.key...)
+		b = append(b, '\t')
+		b = strconv.AppendFloat(b, l.value, 'f', 6, 64) // what %f prints
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, l.time, 10)
+		b = append(b, '\n')
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := w.Write(b)
 	return err
 }

@@ -3,6 +3,7 @@ package mpecsgostats
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -101,7 +102,7 @@ func shortID(id string) string {
 
 // Addr is host:port, with brackets for IPv6.
 func (t target) Addr() string {
-	return net.JoinHostPort(t.Host, fmt.Sprint(t.Port))
+	return net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port)))
 }
 
 // URL is the target's endpoint at path.

@@ -20,7 +20,8 @@ import (
 )
 
 // Limits, shared network namespaces, sidecars, OTLP and the faults of the
-// container metrics, against the Docker API stand-in of containers_test.go
+// container metrics, against the Docker API stand-in (startFakeDocker in
+// containers_test.go)
 // and files laid out as the host's /proc and cgroup filesystem.
 
 const taskARN1 = "arn:aws:ecs:ap-northeast-1:123456789012:task/c/0c5b1f8e2d7a4c93b6e1a0f9d8c7b6a5"
@@ -62,7 +63,7 @@ func TestContainerLimitsInspect(t *testing.T) {
 		}
 	}
 	for _, c := range d.containers {
-		if n := d.inspects[c.id]; n != 1 {
+		if n := d.inspects(c.id); n != 1 {
 			t.Errorf("%s inspected %d times in 3 runs, want 1", c.name, n)
 		}
 	}
@@ -163,8 +164,9 @@ func TestContainerMeterAWSVPC(t *testing.T) {
 			t.Errorf("run 2: %s network %v %v, want 10000 and 5000", c.name, c.values.NetRx, c.values.NetTx)
 		}
 	}
-	if d.inspects[pause] != 2 || d.inspects[idCPUs] != 1 || d.inspects[idNoNet] != 1 || d.calls[pause] != 0 {
-		t.Errorf("inspects %v, stats calls %v: want the pause container inspected once a run, never asked its stats, the others inspected once", d.inspects, d.calls)
+	if d.inspects(pause) != 2 || d.inspects(idCPUs) != 1 || d.inspects(idNoNet) != 1 || d.statsCalls(pause) != 0 {
+		t.Errorf("inspects %d, %d, %d, pause stats calls %d: want the pause container inspected once a run, never asked its stats, the others inspected once",
+			d.inspects(pause), d.inspects(idCPUs), d.inspects(idNoNet), d.statsCalls(pause))
 	}
 
 	// /proc without the pause container's pid (a plugin in a container
@@ -478,7 +480,7 @@ func TestContainerMetricsJoinedTarget(t *testing.T) {
 	if got := sorted(containerLinesOf(stdout)); !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
-	if d.inspects[idCPUs] != 1 || d.inspects[idNoNet] != 1 {
-		t.Errorf("inspects %v, want one each", d.inspects)
+	if d.inspects(idCPUs) != 1 || d.inspects(idNoNet) != 1 {
+		t.Errorf("inspects %d, %d, want one each", d.inspects(idCPUs), d.inspects(idNoNet))
 	}
 }

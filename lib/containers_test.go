@@ -4,23 +4,27 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/standin"
 )
 
-// Container metrics against a stand-in of the Docker Engine API that lists
-// containers, each publishing one or more ports to a golang-stats-api-handler
-// stand-in, and answers their stats from the recorded answers of a real
+// Container metrics against the Docker Engine API stand-in (internal/standin,
+// the one the other tests and the bench use) listing containers, each
+// publishing one or more ports to a golang-stats-api-handler stand-in, and
+// answering their stats from the recorded answers of a real
 // dockerd (internal/cstats/testdata), a fault, or nothing.
 
 const (
@@ -44,23 +48,26 @@ type fakeContainer struct {
 	labels       map[string]string
 }
 
-// fakeDocker serves the containers; noStats: every stats path is 404 as
-// a daemon without the endpoint answers.
+// fakeDocker is the Docker Engine API stand-in (internal/standin) serving
+// the containers: their list, their stats from the recorded answers, their
+// inspect answers, and their faults; noStats: every stats path is 404 as a
+// daemon without the endpoint answers.
 type fakeDocker struct {
 	containers []fakeContainer
 	noStats    bool
-	hostPorts  map[string]uint16 // "<id>:<container port>" -> the gostats stand-in's port
-
-	mu       sync.Mutex
-	calls    map[string]int // stats calls by id
-	inspects map[string]int // inspect calls by id
-	lists    int            // list calls
+	daemon     *standin.Docker
 }
 
+// startFakeDocker starts a golang-stats-api-handler stand-in for each
+// container port and the Docker stand-in listing them, and returns its
+// DOCKER_HOST. The stats calls must ask for one sample at once.
 func startFakeDocker(t *testing.T, d *fakeDocker) string {
 	t.Helper()
-	d.hostPorts, d.calls, d.inspects = map[string]uint16{}, map[string]int{}, map[string]int{}
+	daemon := &standin.Docker{Name: "ip-10-0-1-23", NoStats: d.noStats, Inspect: map[string][]byte{},
+		Stats: map[string][][]byte{}, Faults: map[string]string{}}
+	var list []map[string]any
 	for _, c := range d.containers {
+		var ports []map[string]any
 		for _, p := range c.ports {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, `{"goroutine_num": 7}`)
@@ -68,128 +75,65 @@ func startFakeDocker(t *testing.T, d *fakeDocker) string {
 			t.Cleanup(srv.Close)
 			_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 			n, _ := strconv.Atoi(port)
-			d.hostPorts[fmt.Sprintf("%s:%d", c.id, p)] = uint16(n)
+			ports = append(ports, map[string]any{"IP": "0.0.0.0", "PrivatePort": p, "PublicPort": n, "Type": "tcp"})
 		}
-	}
-	srv := httptest.NewServer(http.HandlerFunc(d.serve(t)))
-	t.Cleanup(srv.Close)
-	return "tcp://" + srv.Listener.Addr().String()
-}
-
-func (d *fakeDocker) serve(t *testing.T) func(w http.ResponseWriter, r *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		path := strings.TrimPrefix(r.URL.Path, "/v1.41")
-		if path == "/info" {
-			fmt.Fprint(w, `{"Name": "ip-10-0-1-23"}`)
-			return
+		labels := c.labels
+		if labels == nil {
+			labels = map[string]string{}
 		}
-		if path == "/containers/json" {
-			d.mu.Lock()
-			d.lists++
-			d.mu.Unlock()
-			var list []map[string]any
-			for _, c := range d.containers {
-				labels := c.labels
-				if labels == nil {
-					labels = map[string]string{}
-				}
-				mode := "bridge"
-				if m, ok := c.hostConfig["NetworkMode"].(string); ok {
-					mode = m
-				}
-				var ports []map[string]any
-				for _, p := range c.ports {
-					ports = append(ports, map[string]any{"IP": "0.0.0.0", "PrivatePort": p, "PublicPort": d.hostPorts[fmt.Sprintf("%s:%d", c.id, p)], "Type": "tcp"})
-				}
-				list = append(list, map[string]any{"Id": c.id, "Names": []string{"/" + c.name}, "Created": 1700000000,
-					"Ports": ports, "Labels": labels, "State": "running", "HostConfig": map[string]string{"NetworkMode": mode}})
-			}
-			json.NewEncoder(w).Encode(list)
-			return
-		}
-		if id, ok := strings.CutSuffix(strings.TrimPrefix(path, "/containers/"), "/json"); ok && strings.HasPrefix(path, "/containers/") {
-			d.inspect(w, r, id)
-			return
-		}
-		id, ok := strings.CutPrefix(path, "/containers/")
-		id, ok2 := strings.CutSuffix(id, "/stats")
-		if !ok || !ok2 || d.noStats {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"page not found"}`)
-			return
-		}
-		if q := r.URL.Query(); !slices.Contains([]string{"0", "false"}, q.Get("stream")) || !slices.Contains([]string{"1", "true"}, q.Get("one-shot")) {
-			t.Errorf("stats query %q", r.URL.RawQuery)
-		}
-		c, ok := d.container(w, id)
-		if !ok {
-			return
-		}
-		d.mu.Lock()
-		n := d.calls[id]
-		d.calls[id]++
-		d.mu.Unlock()
-		if answerFault(w, r, id, c.fault, "cgroup read failed") {
-			return
-		}
-		b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", c.stats[min(n, len(c.stats)-1)]))
+		hc := map[string]any{"NetworkMode": "bridge"}
+		maps.Copy(hc, c.hostConfig)
+		list = append(list, map[string]any{"Id": c.id, "Names": []string{"/" + c.name}, "Created": 1700000000,
+			"Ports": ports, "Labels": labels, "State": "running", "HostConfig": map[string]any{"NetworkMode": hc["NetworkMode"]}})
+		inspect, err := json.Marshal(map[string]any{"Id": c.id, "Name": "/" + c.name, "HostConfig": hc,
+			"State": map[string]any{"Running": true, "Pid": c.pid}})
 		if err != nil {
-			t.Error(err)
+			t.Fatal(err)
 		}
-		w.Write(b)
+		daemon.Inspect[c.id] = inspect
+		for _, f := range c.stats {
+			daemon.Stats[c.id] = append(daemon.Stats[c.id], readStatsTestdata(t, f))
+		}
+		if c.fault != "" {
+			daemon.Faults["stats "+c.id] = c.fault
+		}
+		if c.inspectFault != "" {
+			daemon.Faults["inspect "+c.id] = c.inspectFault
+		}
 	}
+	var err error
+	if daemon.Containers, err = json.Marshal(list); err != nil {
+		t.Fatal(err)
+	}
+	d.daemon = daemon
+	t.Cleanup(func() {
+		for _, r := range daemon.RequestURIs() {
+			path, query, _ := strings.Cut(r, "?")
+			q, _ := url.ParseQuery(query)
+			if strings.HasSuffix(path, "/stats") && (!slices.Contains([]string{"0", "false"}, q.Get("stream")) || !slices.Contains([]string{"1", "true"}, q.Get("one-shot"))) {
+				t.Errorf("stats request %q: want one sample at once (stream=false&one-shot=true)", r)
+			}
+		}
+	})
+	return daemon.Start(t, "tcp")
 }
 
-// container is the container of id, or a 404 as dockerd answers it.
-func (d *fakeDocker) container(w http.ResponseWriter, id string) (fakeContainer, bool) {
-	i := slices.IndexFunc(d.containers, func(c fakeContainer) bool { return c.id == id })
-	if i < 0 {
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
-		return fakeContainer{}, false
+// readStatsTestdata is a recorded stats answer of internal/cstats/testdata.
+func readStatsTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "internal", "cstats", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return d.containers[i], true
+	return b
 }
 
-// answerFault answers a call of container id with fault ("500" with
-// message, "hang", "garbage", "404"), and tells whether it did.
-func answerFault(w http.ResponseWriter, r *http.Request, id, fault, message string) bool {
-	switch fault {
-	case "500":
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `{"message":%q}`, message)
-	case "hang":
-		<-r.Context().Done()
-	case "garbage":
-		fmt.Fprint(w, `{"read": "2026-`)
-	case "404":
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprintf(w, `{"message":"No such container: %s"}`, id)
-	default:
-		return false
-	}
-	return true
+// statsCalls and inspects count the daemon's calls of a container so far.
+func (d *fakeDocker) statsCalls(id string) int {
+	return d.daemon.Calls("GET /containers/" + id + "/stats")
 }
-
-// inspect answers GET /containers/{id}/json.
-func (d *fakeDocker) inspect(w http.ResponseWriter, r *http.Request, id string) {
-	c, ok := d.container(w, id)
-	if !ok {
-		return
-	}
-	d.mu.Lock()
-	d.inspects[id]++
-	d.mu.Unlock()
-	if answerFault(w, r, id, c.inspectFault, "inspect failed") {
-		return
-	}
-	hc := map[string]any{"NetworkMode": "bridge"}
-	for k, v := range c.hostConfig {
-		hc[k] = v
-	}
-	json.NewEncoder(w).Encode(map[string]any{"Id": c.id, "Name": "/" + c.name, "HostConfig": hc,
-		"State": map[string]any{"Running": true, "Pid": c.pid}})
+func (d *fakeDocker) inspects(id string) int {
+	return d.daemon.Calls("GET /containers/" + id + "/json")
 }
 
 // runContainers runs the plugin against host at now, with state.

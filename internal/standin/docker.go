@@ -32,7 +32,16 @@ import (
 //	GET [/v<version>]/containers/json   200 and Containers, byte for byte
 //	                                (query filters are not applied), or
 //	                                FaultStatus and FaultBody when set
+//	GET .../info                    200 {"Name": Name}
+//	GET .../containers/{id}/json    200 and Inspect[id], byte for byte, else
+//	                                {"Id": id, "Config": {"Env": Env[id]}}
+//	GET .../containers/{id}/stats   200 and Stats[id], one answer a call in
+//	                                turn; 404 "No such container" for an id
+//	                                without any; 404 "page not found" for
+//	                                every id with NoStats
 //	anything else                   404 {"message":"page not found"}
+//
+// Faults make the inspect or the stats calls of one container fail.
 //
 // A version outside MinAPIVersion … APIVersion is refused as moby's version
 // middleware refuses it: 400 {"message":"client version 1.41 is too old.
@@ -67,12 +76,39 @@ type Docker struct {
 	// inspect answer has Id and Config.Env only); a container it does not
 	// have answers with an empty environment.
 	Env map[string][]string
+	// Inspect is the whole GET /containers/{id}/json answer of a container
+	// by id, when a test needs more of it than Env (HostConfig, State).
+	Inspect map[string][]byte
+	// Stats are the GET /containers/{id}/stats answers of a container by
+	// id, one a call in turn, the last one repeated: answers recorded from a
+	// real daemon.
+	Stats map[string][][]byte
+	// NoStats answers every stats path 404 "page not found", as a daemon
+	// without the endpoint does.
+	NoStats bool
+	// Faults make one kind of call of one container fail, by "inspect <id>"
+	// or "stats <id>": FaultServer (500 and dockerd's {"message": ...}:
+	// "inspect failed", "cgroup read failed"),
+	// FaultHang (no answer before the client gives up), FaultGarbage (a
+	// cut-off JSON answer with status 200) or FaultGone (404 "No such
+	// container", as for a container removed after the list).
+	Faults map[string]string
 
 	mu       sync.Mutex
 	requests []string
+	uris     []string
+	served   map[string]int // stats answers given, by id
 	srv      *http.Server
 	sock     string
 }
+
+// The faults of Docker.Faults.
+const (
+	FaultServer  = "500"
+	FaultHang    = "hang"
+	FaultGarbage = "garbage"
+	FaultGone    = "404"
+)
 
 // Defaults of the Docker fields: dockerd 20.10's.
 const (
@@ -149,11 +185,37 @@ func (d *Docker) Requests() []string {
 	return append([]string(nil), d.requests...)
 }
 
+// RequestURIs returns the requests served so far, as "METHOD /path?query",
+// in order.
+func (d *Docker) RequestURIs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.uris...)
+}
+
+// Calls counts the requests served so far whose "METHOD /path" (without
+// the API version prefix) is call, such as "GET /containers/json" or
+// "GET /containers/<id>/stats".
+func (d *Docker) Calls(call string) int {
+	n := 0
+	for _, r := range d.Requests() {
+		method, path, _ := strings.Cut(r, " ")
+		if m := versionedPath.FindStringSubmatch(path); m != nil {
+			path = m[2]
+		}
+		if method+" "+path == call {
+			n++
+		}
+	}
+	return n
+}
+
 var versionedPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 
 func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.requests = append(d.requests, r.Method+" "+r.URL.Path)
+	d.uris = append(d.uris, r.Method+" "+r.URL.RequestURI())
 	d.mu.Unlock()
 
 	max, min, server := or(d.APIVersion, DockerAPIVersion), or(d.MinAPIVersion, DockerMinAPIVersion), or(d.ServerVersion, DockerServerVersion)
@@ -161,9 +223,10 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	if m := versionedPath.FindStringSubmatch(path); m != nil {
 		version, path = m[1], m[2]
 	}
-	inspected, isInspect := inspectID(path)
+	inspected, isInspect := containerPath(path, "/json")
+	statsOf, isStats := containerPath(path, "/stats")
 	route := path == "/_ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) ||
-		(path == "/containers/json" || path == "/info" || isInspect) && r.Method == http.MethodGet
+		(path == "/containers/json" || path == "/info" || isInspect || isStats) && r.Method == http.MethodGet
 	if !route {
 		writeJSON(w, http.StatusNotFound, "page not found")
 		return
@@ -192,12 +255,22 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"Name": or(d.Name, "standin-host")})
 		return
 	case isInspect:
+		if d.fault(w, r, "inspect", inspected) {
+			return
+		}
 		h.Set("Content-Type", "application/json")
+		if b, ok := d.Inspect[inspected]; ok {
+			w.Write(b)
+			return
+		}
 		env := d.Env[inspected]
 		if env == nil {
 			env = []string{}
 		}
 		json.NewEncoder(w).Encode(map[string]any{"Id": inspected, "Config": map[string]any{"Env": env}})
+		return
+	case isStats:
+		d.stats(w, r, statsOf)
 		return
 	}
 	switch path {
@@ -221,13 +294,60 @@ func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// inspectID is the container id of a GET /containers/{id}/json path.
-func inspectID(path string) (string, bool) {
+// stats answers GET /containers/{id}/stats.
+func (d *Docker) stats(w http.ResponseWriter, r *http.Request, id string) {
+	if d.NoStats {
+		writeJSON(w, http.StatusNotFound, "page not found")
+		return
+	}
+	if d.fault(w, r, "stats", id) {
+		return
+	}
+	answers := d.Stats[id]
+	if len(answers) == 0 {
+		writeJSON(w, http.StatusNotFound, "No such container: "+id)
+		return
+	}
+	d.mu.Lock()
+	if d.served == nil {
+		d.served = map[string]int{}
+	}
+	n := d.served[id]
+	d.served[id]++
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(answers[min(n, len(answers)-1)])
+}
+
+// faultMessages are the messages of FaultServer, by call.
+var faultMessages = map[string]string{"inspect": "inspect failed", "stats": "cgroup read failed"}
+
+// fault answers a call (inspect or stats) of container id with its fault
+// in Faults, and tells whether it had one.
+func (d *Docker) fault(w http.ResponseWriter, r *http.Request, call, id string) bool {
+	switch d.Faults[call+" "+id] {
+	case FaultServer:
+		writeJSON(w, http.StatusInternalServerError, faultMessages[call])
+	case FaultHang:
+		<-r.Context().Done()
+	case FaultGarbage:
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"read": "2026-`))
+	case FaultGone:
+		writeJSON(w, http.StatusNotFound, "No such container: "+id)
+	default:
+		return false
+	}
+	return true
+}
+
+// containerPath is the container id of a /containers/{id}<suffix> path.
+func containerPath(path, suffix string) (string, bool) {
 	rest, ok := strings.CutPrefix(path, "/containers/")
 	if !ok {
 		return "", false
 	}
-	id, ok := strings.CutSuffix(rest, "/json")
+	id, ok := strings.CutSuffix(rest, suffix)
 	return id, ok && id != "" && !strings.Contains(id, "/")
 }
 

@@ -76,6 +76,64 @@ func TestDockerFault(t *testing.T) {
 	}
 }
 
+// Stats answers come in turn (the last one repeated), inspect answers as
+// given, and each fault as Docker's client reads dockerd's, with the call
+// logged for counting.
+func TestDockerStatsInspectFaults(t *testing.T) {
+	first, second := []byte(`{"read":"2026-01-01T00:00:00Z","cpu_stats":{"cpu_usage":{"total_usage":1}}}`),
+		[]byte(`{"read":"2026-01-01T00:01:00Z","cpu_stats":{"cpu_usage":{"total_usage":2}}}`)
+	d := &Docker{
+		Stats:   map[string][][]byte{"a": {first, second}, "b": {first}, "c": {first}},
+		Inspect: map[string][]byte{"a": []byte(`{"Id":"a","HostConfig":{"NanoCpus":500000000},"State":{"Pid":42}}`)},
+		Faults:  map[string]string{"stats b": FaultServer, "inspect b": FaultServer, "stats c": FaultGarbage, "inspect c": FaultGone},
+	}
+	c := dockerClient(t, d.Start(t, "tcp"), client.WithVersion("1.41"))
+	ctx := context.Background()
+	read := func(id string) string {
+		r, err := c.ContainerStatsOneShot(ctx, id)
+		if err != nil {
+			return err.Error()
+		}
+		defer r.Body.Close()
+		var s container.StatsResponse
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(s.CPUStats.CPUUsage.TotalUsage)
+	}
+	for _, tt := range []struct{ id, want string }{
+		{"a", "1"}, {"a", "2"}, {"a", "2"},
+		{"b", "Error response from daemon: cgroup read failed"},
+		{"c", "unexpected EOF"},
+		{"d", "Error response from daemon: No such container: d"},
+	} {
+		if got := read(tt.id); got != tt.want {
+			t.Errorf("stats of %s: %s, want %s", tt.id, got, tt.want)
+		}
+	}
+	if got, err := c.ContainerInspect(ctx, "a"); err != nil || got.HostConfig.NanoCPUs != 5e8 || got.State.Pid != 42 {
+		t.Errorf("inspect a: %+v, %v", got, err)
+	}
+	if _, err := c.ContainerInspect(ctx, "b"); err == nil || err.Error() != "Error response from daemon: inspect failed" {
+		t.Errorf("inspect b: %v", err)
+	}
+	if _, err := c.ContainerInspect(ctx, "c"); err == nil || err.Error() != "Error response from daemon: No such container: c" {
+		t.Errorf("inspect c: %v", err)
+	}
+	if n := d.Calls("GET /containers/a/stats"); n != 3 {
+		t.Errorf("%d stats calls of a, want 3", n)
+	}
+	if uris := d.RequestURIs(); !strings.Contains(uris[0], "/stats?") || !strings.Contains(uris[0], "stream=0") {
+		t.Errorf("first request %q, want the stats call with its query", uris[0])
+	}
+
+	none := &Docker{NoStats: true, Stats: map[string][][]byte{"a": {first}}}
+	nc := dockerClient(t, none.Start(t, "tcp"), client.WithVersion("1.41"))
+	if _, err := nc.ContainerStatsOneShot(ctx, "a"); err == nil || err.Error() != "Error response from daemon: page not found" {
+		t.Errorf("stats without the endpoint: %v", err)
+	}
+}
+
 // A daemon that serves API 1.44 … 1.51 refuses 1.41 with moby's message;
 // a negotiating client is served at the version it announces.
 func TestDockerRefusesVersion(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"debug/elf"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -176,28 +174,8 @@ func TestDistMkrInstall(t *testing.T) {
 // loopback stand-in for the Mackerel API and checks that every widget arrives intact.
 func TestDistMkrDashboardPush(t *testing.T) {
 	mkr := distEnv(t, "MKR_BIN")[0]
-	type request struct {
-		method, path, apiKey string
-		body                 []byte
-	}
-	var (
-		mu   sync.Mutex
-		reqs []request
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		reqs = append(reqs, request{r.Method, r.URL.Path, r.Header.Get("X-Api-Key"), b})
-		mu.Unlock()
-		var d map[string]any
-		if err := json.Unmarshal(b, &d); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		d["id"] = "3JTsMnh9uhS"
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(d)
-	}))
+	api := &mackerelAPI{}
+	srv := httptest.NewServer(api.handler(t))
 	defer srv.Close()
 
 	cmd := exec.Command(mkr, "--apibase", srv.URL, "dashboards", "push", "--file-path", "examples/dashboard.json")
@@ -205,33 +183,11 @@ func TestDistMkrDashboardPush(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mkr dashboards push: %v\n%s", err, out)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reqs) != 1 || reqs[0].method != http.MethodPost || reqs[0].path != "/api/v0/dashboards" ||
-		reqs[0].apiKey != "test-api-key" {
-		t.Fatalf("want one POST /api/v0/dashboards with the API key, got %+v", reqs)
+	writes := api.takeWrites()
+	if len(writes) != 1 || writes[0].method != http.MethodPost || writes[0].path != "/api/v0/dashboards" {
+		t.Fatalf("want one POST /api/v0/dashboards with the API key, got %+v", writes)
 	}
-	var sent, file dashboard
-	if err := json.Unmarshal(reqs[0].body, &sent); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("examples/dashboard.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &file); err != nil {
-		t.Fatal(err)
-	}
-	if sent.Title != file.Title || sent.URLPath != file.URLPath || len(sent.Widgets) != len(file.Widgets) {
-		t.Fatalf("sent %s", reqs[0].body)
-	}
-	for i, w := range file.Widgets {
-		s := sent.Widgets[i]
-		if s.Type != w.Type || s.Title != w.Title || s.Layout != w.Layout || s.Markdown != w.Markdown ||
-			(w.Graph != nil && (s.Graph == nil || *s.Graph != *w.Graph)) {
-			t.Errorf("widget %d sent as %+v, want %+v", i, s, w)
-		}
-	}
+	checkDashboardSent(t, writes[0].body, "examples/dashboard.json")
 }
 
 // TestGoreleaserMatchesDist checks that a tagged release builds the same zips as `make dist`.

@@ -228,6 +228,38 @@ type dashboard struct {
 	} `json:"widgets"`
 }
 
+// checkDashboardSent checks that the dashboard a stand-in API received
+// (write, as decoded) is the example at path: its title, urlPath and every
+// widget intact.
+func checkDashboardSent(t *testing.T, write map[string]any, path string) {
+	t.Helper()
+	var sent, file dashboard
+	b, err := json.Marshal(write)
+	if err == nil {
+		err = json.Unmarshal(b, &sent)
+	}
+	if err != nil {
+		t.Fatalf("dashboard sent %v: %v", write, err)
+	}
+	b, err = os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &file)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Title != file.Title || sent.URLPath != file.URLPath || len(sent.Widgets) != len(file.Widgets) {
+		t.Fatalf("sent %+v, want %s", sent, path)
+	}
+	for i, w := range file.Widgets {
+		s := sent.Widgets[i]
+		if s.Type != w.Type || s.Title != w.Title || s.Layout != w.Layout || s.Markdown != w.Markdown ||
+			(w.Graph != nil && (s.Graph == nil || *s.Graph != *w.Graph)) {
+			t.Errorf("widget %d sent as %+v, want %+v", i, s, w)
+		}
+	}
+}
+
 var (
 	dashboardURLPathRe = regexp.MustCompile(`^([A-Za-z0-9_][-A-Za-z0-9_]*)(/[A-Za-z0-9_][-A-Za-z0-9_]*)*$`)
 	quotedRe           = regexp.MustCompile(`'([^']*)'`)

@@ -145,13 +145,15 @@ func TestMonitorsExample(t *testing.T) {
 	}
 }
 
-// monitorsAPI stands in for the monitors part of the Mackerel API: it holds
-// monitors as the API does (with ids), serves them, and records every write.
-type monitorsAPI struct {
-	mu       sync.Mutex
-	monitors []map[string]any
-	writes   []apiWrite
-	nextID   int
+// mackerelAPI stands in for the monitors and dashboards of the Mackerel API
+// that mkr uses: it holds them as the API does (with ids), serves them, and
+// records every write. Every request must carry the API key test-api-key.
+type mackerelAPI struct {
+	mu         sync.Mutex
+	monitors   []map[string]any
+	dashboards []map[string]any
+	writes     []apiWrite
+	nextID     int
 }
 
 type apiWrite struct {
@@ -159,7 +161,7 @@ type apiWrite struct {
 	body         map[string]any
 }
 
-func (a *monitorsAPI) handler(t *testing.T) http.Handler {
+func (a *mackerelAPI) handler(t *testing.T) http.Handler {
 	reply := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(v)
@@ -180,6 +182,19 @@ func (a *monitorsAPI) handler(t *testing.T) http.Handler {
 		m["id"] = fmt.Sprintf("4gostats%03d", a.nextID)
 		a.monitors = append(a.monitors, m)
 		reply(w, m)
+	})
+	mux.HandleFunc("GET /api/v0/dashboards", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]any{"dashboards": a.dashboards})
+	})
+	mux.HandleFunc("POST /api/v0/dashboards", func(w http.ResponseWriter, r *http.Request) {
+		d := a.record(w, r)
+		if d == nil {
+			return
+		}
+		a.nextID++
+		d["id"] = fmt.Sprintf("5gostats%03d", a.nextID)
+		a.dashboards = append(a.dashboards, d)
+		reply(w, d)
 	})
 	mux.HandleFunc("PUT /api/v0/monitors/{id}", func(w http.ResponseWriter, r *http.Request) {
 		i := index(r.PathValue("id"))
@@ -220,7 +235,7 @@ func (a *monitorsAPI) handler(t *testing.T) http.Handler {
 
 // record logs a write and returns its JSON body (nil after answering 400
 // when a POST or PUT body is not a JSON object).
-func (a *monitorsAPI) record(w http.ResponseWriter, r *http.Request) map[string]any {
+func (a *mackerelAPI) record(w http.ResponseWriter, r *http.Request) map[string]any {
 	b, _ := io.ReadAll(r.Body)
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil && r.Method != http.MethodDelete {
@@ -232,7 +247,7 @@ func (a *monitorsAPI) record(w http.ResponseWriter, r *http.Request) map[string]
 }
 
 // takeWrites returns the writes since the last call.
-func (a *monitorsAPI) takeWrites() []apiWrite {
+func (a *mackerelAPI) takeWrites() []apiWrite {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	w := a.writes
@@ -254,7 +269,7 @@ func mkrBin(t *testing.T) string {
 func TestMkrMonitorsDiffPush(t *testing.T) {
 	mkr := mkrBin(t)
 	existing := map[string]any{"id": "2cSZzK3XfmA", "type": "connectivity", "name": "connectivity", "scopes": []any{exampleRole}}
-	api := &monitorsAPI{monitors: []map[string]any{existing}}
+	api := &mackerelAPI{monitors: []map[string]any{existing}}
 	srv := httptest.NewServer(api.handler(t))
 	defer srv.Close()
 	dir := t.TempDir()

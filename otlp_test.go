@@ -14,8 +14,6 @@ import (
 	"maps"
 	"math"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +25,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
@@ -629,19 +628,9 @@ func TestOTLPInsecureRefused(t *testing.T) {
 // host:port.
 func otlpRefusingServer(t *testing.T) string {
 	t.Helper()
-	const path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
-	mux := http.NewServeMux()
-	mux.Handle(path, connect.NewUnaryHandler(path,
-		func(_ context.Context, r *connect.Request[colmetricspb.ExportMetricsServiceRequest]) (*connect.Response[colmetricspb.ExportMetricsServiceResponse], error) {
-			return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("invalid API key %q", r.Header().Get("Mackerel-Api-Key")))
-		}))
-	srv := httptest.NewUnstartedServer(mux)
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return otlptest.Serve(t, func(r *connect.Request[colmetricspb.ExportMetricsServiceRequest]) (*colmetricspb.ExportMetricsServiceResponse, error) {
+		return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("invalid API key %q", r.Header().Get("Mackerel-Api-Key")))
+	})
 }
 
 // TestOTLPCollectorFails: whatever the collector does (down, hung, refusing

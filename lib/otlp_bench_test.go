@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -55,7 +56,7 @@ func BenchmarkOTLPSend1000(b *testing.B) {
 	targets := otlpTestTargets(1000)
 	var wire atomic.Int64
 	e := &otlpExporter{endpoint: col.Endpoint, insecure: true, apiKey: otlpTestKey, timeout: 0, version: "bench",
-		httpClient: otlpCountingClient(&wire)}
+		httpClient: otlptest.CountingClient(nil, &wire)}
 	var res otlpexport.Result
 	b.ReportAllocs()
 	for b.Loop() {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
@@ -200,7 +200,7 @@ func TestOTLPCollector(t *testing.T) {
 	targets := otlpCollectorTargets()
 
 	var wire atomic.Int64
-	client := otlpCountingClient(&wire)
+	client := otlptest.CountingClient(nil, &wire)
 	e := &otlpExporter{endpoint: col.Endpoint, insecure: true, apiKey: otlpTestKey, timeout: otlpTestTimeout, version: "1.2.3",
 		httpClient: client}
 	res, err := e.send(context.Background(), targets, otlpTestNow)
@@ -378,29 +378,4 @@ func otlpRefusedEndpoint(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// otlpCountingClient is an HTTP/2 client in plain text (h2c) that adds
-// what it writes to its connections to n.
-func otlpCountingClient(n *atomic.Int64) *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &otlpCountingConn{Conn: c, n: n}, nil
-	}}}
-}
-
-type otlpCountingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *otlpCountingConn) Write(p []byte) (int, error) {
-	k, err := c.Conn.Write(p)
-	c.n.Add(int64(k))
-	return k, err
 }

@@ -3,13 +3,12 @@ package mpecsgostats
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 )
 
@@ -17,24 +16,15 @@ import (
 // was unavailable for and that it accepts on the retry (with the push's
 // share of a 15 s --timeout) is no otlp.errors and no warning.
 func TestOTLPWriteRetried(t *testing.T) {
-	const path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 	var calls atomic.Int64
-	mux := http.NewServeMux()
-	mux.Handle(path, connect.NewUnaryHandler(path,
-		func(_ context.Context, _ *connect.Request[colmetricspb.ExportMetricsServiceRequest]) (*connect.Response[colmetricspb.ExportMetricsServiceResponse], error) {
-			if calls.Add(1) == 1 {
-				return nil, connect.NewError(connect.CodeUnavailable, errors.New("try again"))
-			}
-			return connect.NewResponse(&colmetricspb.ExportMetricsServiceResponse{}), nil
-		}))
-	srv := httptest.NewUnstartedServer(mux)
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	srv.Start()
-	t.Cleanup(srv.Close)
+	endpoint := otlptest.Serve(t, func(*connect.Request[colmetricspb.ExportMetricsServiceRequest]) (*colmetricspb.ExportMetricsServiceResponse, error) {
+		if calls.Add(1) == 1 {
+			return nil, connect.NewError(connect.CodeUnavailable, errors.New("try again"))
+		}
+		return &colmetricspb.ExportMetricsServiceResponse{}, nil
+	})
 
-	out, err := openOTLPOutput(options{OTLPEndpoint: srv.Listener.Addr().String(), OTLPInsecure: true}, "test", nil)
+	out, err := openOTLPOutput(options{OTLPEndpoint: endpoint, OTLPInsecure: true}, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

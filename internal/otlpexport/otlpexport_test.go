@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 
 	"connectrpc.com/connect"
@@ -552,47 +553,21 @@ func TestSendRefused(t *testing.T) {
 // requests' 3,500 bytes, mostly one letter repeated: gzip.
 func TestSendHTTPClient(t *testing.T) {
 	srv := newServer(t, false, ok)
-	var mu sync.Mutex
-	dialed := 0
-	var wire atomic.Int64
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &p, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		mu.Lock()
-		dialed++
-		mu.Unlock()
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{c, &wire}, nil
-	}}
-	defer tr.CloseIdleConnections()
-	e := &Exporter{Endpoint: srv.Endpoint, Insecure: true, MaxRequestBytes: 3000, HTTPClient: &http.Client{Transport: tr}}
+	var dialed, wire atomic.Int64
+	hc := otlptest.CountingClient(&dialed, &wire)
+	defer hc.CloseIdleConnections()
+	e := &Exporter{Endpoint: srv.Endpoint, Insecure: true, MaxRequestBytes: 3000, HTTPClient: hc}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if res, err := e.Send(ctx, threeResources()); err != nil || res.Requests != 2 {
 		t.Fatalf("result %+v, error %v", res, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if dialed != 1 {
-		t.Errorf("dialed %d times, want once (both requests on one HTTP/2 connection)", dialed)
+	if n := dialed.Load(); n != 1 {
+		t.Errorf("dialed %d times, want once (both requests on one HTTP/2 connection)", n)
 	}
 	if n := wire.Load(); n <= 0 || n >= 3500/2 {
 		t.Errorf("%d bytes written for requests of 3,500: not compressed", n)
 	}
-}
-
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	k, err := c.Conn.Write(p)
-	c.n.Add(int64(k))
-	return k, err
 }
 
 // An empty send sends nothing.

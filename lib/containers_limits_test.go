@@ -24,6 +24,18 @@ import (
 // containers_test.go)
 // and files laid out as the host's /proc and cgroup filesystem.
 
+// statsSource is the Docker source of a run against the daemon at host,
+// as the container meter asks it.
+func statsSource(t *testing.T, host string) dockerSource {
+	t.Helper()
+	d := openDockerSource(options{DockerHost: host}, sourceEnv{timeout: 2 * time.Second}).(dockerSource)
+	if d.engineErr != nil {
+		t.Fatal(d.engineErr)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 const taskARN1 = "arn:aws:ecs:ap-northeast-1:123456789012:task/c/0c5b1f8e2d7a4c93b6e1a0f9d8c7b6a5"
 
 // TestContainerLimitsInspect: the hard quota (NanoCpus, or CpuQuota over
@@ -127,7 +139,7 @@ func TestContainerMeterAWSVPC(t *testing.T) {
 		"proc/4242/net/dev": netDev(1500000, 250000),
 	})
 	now := time.Unix(1764626880, 0)
-	cm := &containerMeter{statser: dockerSource{Host: host, Timeout: 2 * time.Second}, concurrency: 4,
+	cm := &containerMeter{statser: statsSource(t, host), concurrency: 4,
 		host: hostPaths{proc: filepath.Join(root, "proc"), cgroup: filepath.Join(root, "cgroup"), meminfo: filepath.Join(root, "meminfo")},
 		now:  func() time.Time { return now }, sidecars: true}
 	targets := []keyed{{target: target{ContainerID: idCPUs, ContainerName: "app", TaskARN: taskARN1, PrivatePort: 8080}, key: "app"}}
@@ -153,6 +165,7 @@ func TestContainerMeterAWSVPC(t *testing.T) {
 	// 10 s later eth0 moved 100000 bytes in and 50000 out: 10000 and 5000
 	// bytes/s for each container, not their sum
 	cm.prev = containerSamples(m, cm.prev)
+	cm.statser = statsSource(t, host) // the next run's
 	now = now.Add(10 * time.Second)
 	hostFiles(t, root, map[string]string{"proc/4242/net/dev": netDev(1600000, 300000)})
 	m = cm.measure(t.Context(), targets)
@@ -175,6 +188,7 @@ func TestContainerMeterAWSVPC(t *testing.T) {
 	os.RemoveAll(filepath.Join(root, "proc"))
 	delete(cm.prev, pause)
 	for run := 3; run <= 4; run++ {
+		cm.statser = statsSource(t, host)
 		now = now.Add(10 * time.Second)
 		m = cm.measure(t.Context(), targets)
 		cm.prev = containerSamples(m, cm.prev)
@@ -302,7 +316,7 @@ func TestContainerMetricsSidecarListFails(t *testing.T) {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 
-	cm := &containerMeter{statser: dockerSource{Host: proxyHost, Timeout: 2 * time.Second}, concurrency: 4,
+	cm := &containerMeter{statser: statsSource(t, proxyHost), concurrency: 4,
 		host: hostPaths{}, now: func() time.Time { return time.Unix(1764626880, 0) }, sidecars: true}
 	m := cm.measure(t.Context(), []keyed{{target: target{ContainerID: idCPUs, ContainerName: "web", TaskARN: taskARN1, PrivatePort: 8080}, key: "web"}})
 	want := []string{"no sidecar metrics: cannot list the tasks' containers: Error response from daemon: list failed"}
@@ -392,6 +406,11 @@ func TestContainerMetricsOTLP(t *testing.T) {
 		if code, _, stderr := runContainers(t, t0.Add(time.Duration(i)*time.Minute), args...); code != 0 || stderr != "" {
 			t.Fatalf("run %d: code %d, stderr %q", i+1, code, stderr)
 		}
+	}
+	// the scraped container is inspected once in its lifetime, for its
+	// service identity and its limits alike (the state keeps both)
+	if n := d.inspects(idCPUs); n != 1 {
+		t.Errorf("app inspected %d times in 2 runs, want once", n)
 	}
 	// per run: the two targets' resources, then the containers' (app's and envoy's)
 	got := col.WaitMetrics(t, 8, 10*time.Second)

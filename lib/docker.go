@@ -59,18 +59,30 @@ type dockerSource struct {
 	agent         ecsAgent      // asked for the awsvpc tasks' addresses
 	formats       formatList    // what a gostats.format label may name
 	labels        bool          // also ask what labels need: the daemon's name, the container instance's ARN
+	engine        *engine       // the run's client of the daemon; nil when Host is not one (engineErr)
+	engineErr     error
 }
 
 func openDockerSource(opts options, env sourceEnv) source {
-	return dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
+	d := dockerSource{Host: opts.DockerHost, Names: opts.Names, Labels: opts.Labels, ContainerPort: opts.ContainerPort,
 		HostAddr: opts.Host, Address: opts.Address, Network: opts.Network, OptIn: opts.OptIn, Timeout: env.timeout, formats: env.formats, labels: env.labels,
 		agent: ecsAgent{URL: opts.ECSAgentURL, ContainerPort: opts.ContainerPort, OptIn: opts.OptIn, hc: env.hc, timeout: env.timeout / 2, formats: env.formats}}
+	d.engine, d.engineErr = newEngine(d.Host, d.Timeout)
+	return d
+}
+
+// Close ends the daemon's connections.
+func (d dockerSource) Close() error {
+	if d.engine == nil {
+		return nil
+	}
+	return d.engine.Close()
 }
 
 // apiVersion is the Engine API version asked for first: dockerd 20.10 and
 // later serve it, and naming it spares a version negotiation round trip on
 // every run. A daemon that refuses it (Docker 29 serves 1.44 and later only)
-// is asked again after negotiating.
+// is asked again after negotiating (engine.get).
 const apiVersion = "1.41"
 
 // discover lists the running containers matching the filters (applied by
@@ -79,14 +91,10 @@ const apiVersion = "1.41"
 // a discovery error). The error, when the daemon cannot be asked, is one
 // line naming its address and the likely fix.
 func (d dockerSource) discover(ctx context.Context) (found, error) {
-	dc, containers, err := d.list(ctx, withVersion(apiVersion))
-	if err != nil && strings.Contains(err.Error(), "client version "+apiVersion+" is too") {
-		dc.Close()
-		dc, containers, err = d.list(ctx, withNegotiation())
+	if d.engineErr != nil {
+		return found{}, explainDockerError(d.Host, d.Timeout, d.engineErr)
 	}
-	if dc != nil {
-		defer dc.Close()
-	}
+	containers, err := d.listWith(ctx, d.engine)
 	if err != nil {
 		return found{}, explainDockerError(d.Host, d.Timeout, err)
 	}
@@ -102,7 +110,7 @@ func (d dockerSource) discover(ctx context.Context) (found, error) {
 		}
 	}
 	if d.labels && len(f.targets) > 0 {
-		d.identify(ctx, dc, &f)
+		d.identify(ctx, d.engine, &f)
 	}
 	return f, nil
 }
@@ -128,17 +136,6 @@ func (d dockerSource) identify(ctx context.Context, dc daemonInfo, f *found) {
 	for i := range f.targets {
 		f.targets[i].HostName, f.targets[i].InstanceARN = host, instance
 	}
-}
-
-// list makes a client and lists the containers; the client is returned
-// to be closed, even with an error.
-func (d dockerSource) list(ctx context.Context, version engineOpt) (*engine, []engineapi.Summary, error) {
-	dc, err := newEngine(d.Host, d.Timeout, version)
-	if err != nil {
-		return nil, nil, err
-	}
-	containers, err := d.listWith(ctx, dc)
-	return dc, containers, err
 }
 
 func (d dockerSource) listWith(ctx context.Context, lister containerLister) ([]engineapi.Summary, error) {
@@ -411,35 +408,21 @@ func socketMissing(host string) bool {
 // containerEnv reads the OTel variables of each container id with
 // ContainerInspect, at most concurrency at once: the service identity of
 // serviceid.go. Of a container's environment only OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES are handed on; the rest is dropped here. A
-// daemon that refuses the API version asked first (as discovery does, see
-// apiVersion) is asked again after negotiating.
+// OTEL_RESOURCE_ATTRIBUTES are handed on; the rest is dropped here.
 func (d dockerSource) containerEnv(ctx context.Context, ids []string, concurrency int) map[string]envResult {
-	out := d.envWith(ctx, ids, concurrency, withVersion(apiVersion))
-	for _, r := range out {
-		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
-			return d.envWith(ctx, ids, concurrency, withNegotiation())
+	if d.engineErr != nil {
+		out := make(map[string]envResult, len(ids))
+		for _, id := range ids {
+			out[id] = envResult{err: d.engineErr}
 		}
+		return out
 	}
-	return out
+	return inspectEnvs(ctx, d.engine, ids, concurrency)
 }
 
 // containerInspector is the one Docker Engine call containerEnv makes.
 type containerInspector interface {
 	ContainerInspect(ctx context.Context, id string) (engineapi.InspectResponse, error)
-}
-
-func (d dockerSource) envWith(ctx context.Context, ids []string, concurrency int, version engineOpt) map[string]envResult {
-	dc, err := newEngine(d.Host, d.Timeout, version)
-	if err != nil {
-		out := make(map[string]envResult, len(ids))
-		for _, id := range ids {
-			out[id] = envResult{err: err}
-		}
-		return out
-	}
-	defer dc.Close()
-	return inspectEnvs(ctx, dc, ids, concurrency)
 }
 
 // inspectEnvs inspects each container for its OTel variables.

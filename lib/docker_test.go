@@ -298,7 +298,7 @@ func TestContainerListQuery(t *testing.T) {
 		fmt.Fprint(w, `[{"Id":"c0ffee","Names":["/web"]}]`)
 	}))
 	t.Cleanup(srv.Close)
-	e, err := newEngine("tcp://"+srv.Listener.Addr().String(), 5*time.Second, withVersion(apiVersion))
+	e, err := newEngine("tcp://"+srv.Listener.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,8 @@ func TestDaemonFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := dockerSource{Host: tt.host, Timeout: 300 * time.Millisecond}
+			d := openDockerSource(options{DockerHost: tt.host}, sourceEnv{timeout: 300 * time.Millisecond}).(dockerSource)
+			defer d.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 			defer cancel()
 			start := time.Now()

@@ -26,17 +26,16 @@ import (
 // whose pid an inspect tells, once a task a run.
 
 // containerStats asks the daemon for the stats of the containers asked and
-// of their tasks' sidecars, at most ask.concurrency calls at once. A daemon
-// that refuses the API version asked first (as discovery does, see
-// apiVersion) is asked again after negotiating.
+// of their tasks' sidecars, at most ask.concurrency calls at once.
 func (d dockerSource) containerStats(ctx context.Context, ask statsAsk) statsAnswer {
-	out := d.statsWith(ctx, ask, withVersion(apiVersion))
-	for _, r := range out.results {
-		if r.err != nil && strings.Contains(r.err.Error(), "client version "+apiVersion+" is too") {
-			return d.statsWith(ctx, ask, withNegotiation())
+	if d.engineErr != nil {
+		out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
+		for _, c := range ask.containers {
+			out.results[c.id] = statsResult{err: d.engineErr}
 		}
+		return out
 	}
-	return out
+	return d.statsOf(ctx, d.engine, ask)
 }
 
 // dockerStatsClient is the Docker Engine calls the container stats make.
@@ -46,20 +45,7 @@ type dockerStatsClient interface {
 	ContainerStatsOneShot(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
-func (d dockerSource) statsWith(ctx context.Context, ask statsAsk, version engineOpt) statsAnswer {
-	out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
-	dc, err := newEngine(d.Host, d.Timeout, version)
-	if err != nil {
-		for _, c := range ask.containers {
-			out.results[c.id] = statsResult{err: err}
-		}
-		return out
-	}
-	defer dc.Close()
-	return d.statsOf(ctx, dc, ask)
-}
-
-// statsOf is statsWith with its client.
+// statsOf is containerStats with its client.
 func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask statsAsk) statsAnswer {
 	out := statsAnswer{results: make(map[string]statsResult, len(ask.containers))}
 	names := map[string]string{}

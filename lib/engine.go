@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/engineapi"
@@ -23,27 +24,33 @@ import (
 // parsing with it: 0.25 MB of every run's binary and 1.5 ms of its start,
 // for calls that need neither.
 
-// engine is a client of one daemon.
+// engine is a client of one daemon for one run, shared by every call the
+// run makes of it. It asks at apiVersion; a daemon that refuses that
+// version (Docker 29 serves 1.44 and later only) is asked for its own once
+// (HEAD /_ping, as Docker's client negotiates), and the refused call is made
+// again at it. It inspects a container at most once: the service identity
+// and the container metrics both read the same answer.
 type engine struct {
-	hc      *http.Client
-	base    string // http://docker for a unix socket, http://host:port for TCP
-	version string // the API version of every path; "" until negotiated
+	hc   *http.Client
+	base string // http://docker for a unix socket, http://host:port for TCP
+
+	mu        sync.Mutex
+	version   string                  // the API version of every path
+	inspected map[string]*inspectOnce // by container id
 }
 
-// engineOpt sets how an engine picks its API version.
-type engineOpt func(*engine)
-
-// withVersion asks every path at version.
-func withVersion(version string) engineOpt { return func(e *engine) { e.version = version } }
-
-// withNegotiation asks the daemon (/_ping) for its version first.
-func withNegotiation() engineOpt { return func(e *engine) { e.version = "" } }
+// inspectOnce is the one inspect of a container: its answer, once done.
+type inspectOnce struct {
+	done chan struct{}
+	c    engineapi.InspectResponse
+	err  error
+}
 
 // newEngine is a client of the daemon at host (unix:///path or
-// tcp://host:port), each call bounded by timeout.
-func newEngine(host string, timeout time.Duration, opt engineOpt) (*engine, error) {
-	e := &engine{}
-	opt(e)
+// tcp://host:port), each call bounded by timeout. Its connections stay
+// open until Close.
+func newEngine(host string, timeout time.Duration) (*engine, error) {
+	e := &engine{version: apiVersion, inspected: map[string]*inspectOnce{}}
 	dialer := &net.Dialer{Timeout: timeout}
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	switch {
@@ -85,12 +92,22 @@ func isConnectionFailed(err error) bool {
 // be closed. An answer other than 2xx is the daemon's error, as its
 // {"message": ...} says.
 func (e *engine) get(ctx context.Context, path string, query url.Values) (io.ReadCloser, error) {
-	if e.version == "" {
-		if err := e.negotiate(ctx); err != nil {
-			return nil, err
-		}
+	e.mu.Lock()
+	version := e.version
+	e.mu.Unlock()
+	body, err := e.getAt(ctx, version, path, query)
+	if err == nil || !strings.Contains(err.Error(), "client version "+version+" is too") {
+		return body, err
 	}
-	u := e.base + "/v" + e.version + path
+	if version, err = e.negotiate(ctx, version); err != nil {
+		return nil, err
+	}
+	return e.getAt(ctx, version, path, query)
+}
+
+// getAt is get at API version.
+func (e *engine) getAt(ctx context.Context, version, path string, query url.Values) (io.ReadCloser, error) {
+	u := e.base + "/v" + version + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
@@ -126,19 +143,24 @@ func (e *engine) do(ctx context.Context, method, u string) (*http.Response, erro
 	return resp, nil
 }
 
-// negotiate takes the daemon's API version (the Api-Version of its
-// /_ping, asked as Docker's client asks it: HEAD).
-func (e *engine) negotiate(ctx context.Context) error {
+// negotiate takes the daemon's API version once it refused the version
+// refused (the Api-Version of its /_ping, asked as Docker's client asks it:
+// HEAD), once: the calls refused at the same time wait and take the same.
+func (e *engine) negotiate(ctx context.Context, refused string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.version != refused {
+		return e.version, nil
+	}
 	resp, err := e.do(ctx, http.MethodHead, e.base+"/_ping")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	e.version = resp.Header.Get("Api-Version")
-	if e.version == "" {
-		e.version = apiVersion
+	if v := resp.Header.Get("Api-Version"); v != "" {
+		e.version = v
 	}
-	return nil
+	return e.version, nil
 }
 
 // daemonError is the error of an answer other than 2xx.
@@ -182,10 +204,26 @@ func (e *engine) Info(ctx context.Context) (engineapi.Info, error) {
 	return info, e.getJSON(ctx, "/info", nil, &info)
 }
 
-// ContainerInspect is GET /containers/{id}/json.
+// ContainerInspect is GET /containers/{id}/json, asked once a container:
+// a call while it is asked waits for the same answer.
 func (e *engine) ContainerInspect(ctx context.Context, id string) (engineapi.InspectResponse, error) {
-	var c engineapi.InspectResponse
-	return c, e.getJSON(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, &c)
+	e.mu.Lock()
+	once, asked := e.inspected[id]
+	if !asked {
+		once = &inspectOnce{done: make(chan struct{})}
+		e.inspected[id] = once
+	}
+	e.mu.Unlock()
+	if !asked {
+		once.err = e.getJSON(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, &once.c)
+		close(once.done)
+	}
+	select {
+	case <-once.done:
+		return once.c, once.err
+	case <-ctx.Done():
+		return engineapi.InspectResponse{}, ctx.Err()
+	}
 }
 
 // ContainerStatsOneShot is GET /containers/{id}/stats, one sample, at once

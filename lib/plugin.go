@@ -121,6 +121,9 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	defer cancelMeasure()
 	hc := newHTTPClient(measureTime)
 	src := p.source(opts.Source).open(opts, sourceEnv{hc: hc, formats: p.formats, timeout: measureTime, labels: outs.label()})
+	if c, ok := src.(io.Closer); ok { // a source's client of its API, for the run
+		defer c.Close()
+	}
 	found, err := src.discover(measureCtx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", pluginName, err)

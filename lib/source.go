@@ -8,7 +8,9 @@ import (
 )
 
 // A source finds this run's targets. It never prints and never exits: what
-// it passes over, and why, comes back with the targets.
+// it passes over, and why, comes back with the targets. A source that holds
+// connections for the run (a client of its API) is also an io.Closer: run
+// closes it at the end.
 type source interface {
 	// discover returns the targets of this run. An error means discovery
 	// failed as a whole (the run reports nothing); a lookup that failed for

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,28 +66,19 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 	}
 
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(ask.concurrency, 1))
-	for id := range names {
-		wg.Go(func() {
-			var r statsResult
-			var warning string
-			select {
-			case sem <- struct{}{}:
-				r, warning = d.oneStats(ctx, dc, id, names[id], ask.prev[id].Spec)
-				<-sem
-			case <-ctx.Done():
-				r.err = errors.New("not asked: the run's deadline passed before its turn")
-			}
-			mu.Lock()
-			out.results[id] = r
-			if warning != "" {
-				out.warnings = append(out.warnings, warning)
-			}
-			mu.Unlock()
-		})
+	put := func(id string, r statsResult, warning string) {
+		mu.Lock()
+		out.results[id] = r
+		if warning != "" {
+			out.warnings = append(out.warnings, warning)
+		}
+		mu.Unlock()
 	}
-	wg.Wait()
+	ids := slices.Collect(maps.Keys(names))
+	inTurns(ctx, len(ids), ask.concurrency, func(i int) {
+		r, warning := d.oneStats(ctx, dc, ids[i], names[ids[i]], ask.prev[ids[i]].Spec)
+		put(ids[i], r, warning)
+	}, func(i int) { put(ids[i], statsResult{err: errNotAsked}, "") })
 
 	// the cgroup parents' limits, each read once
 	parents := map[string]cstats.CgroupLimits{}
@@ -109,16 +102,12 @@ func (d dockerSource) statsOf(ctx context.Context, dc dockerStatsClient, ask sta
 			holders[r.spec.NetNS] = true
 		}
 	}
+	var wg sync.WaitGroup
 	for id := range holders {
 		if _, asked := out.results[id]; asked {
 			continue // a holder measured itself (a target, a sidecar): its own stats have the namespace's network
 		}
-		wg.Go(func() {
-			r := d.netnsCounters(ctx, dc, id, ask.host.proc, ask.now)
-			mu.Lock()
-			out.results[id] = r
-			mu.Unlock()
-		})
+		wg.Go(func() { put(id, d.netnsCounters(ctx, dc, id, ask.host.proc, ask.now), "") })
 	}
 	wg.Wait()
 	for id, r := range out.results {

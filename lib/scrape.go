@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -60,30 +59,16 @@ func newScraper(hc *http.Client, opts options, formats formatList, timeout time.
 // target still waiting for a slot when ctx ends is reported as not scraped.
 func (s scraper) scrape(ctx context.Context, targets []keyed) []result {
 	results := make([]result, len(targets))
-	sem := make(chan struct{}, s.concurrency)
 	var inFlight atomic.Int64
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-			}
-			if expired(ctx) {
-				results[i] = result{target: t.target, key: t.key, cause: notScraped(inFlight.Load())}
-				return
-			}
-			inFlight.Add(1)
-			results[i] = s.one(ctx, t)
-			if !expired(ctx) {
-				inFlight.Add(-1) // one still going at the deadline counts as in flight then
-			}
-		}()
-	}
-	wg.Wait()
+	inTurns(ctx, len(targets), s.concurrency, func(i int) {
+		inFlight.Add(1)
+		results[i] = s.one(ctx, targets[i])
+		if !expired(ctx) {
+			inFlight.Add(-1) // one still going at the deadline counts as in flight then
+		}
+	}, func(i int) {
+		results[i] = result{target: targets[i].target, key: targets[i].key, cause: notScraped(inFlight.Load())}
+	})
 	return results
 }
 

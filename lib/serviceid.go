@@ -213,27 +213,12 @@ func (l *serviceLookup) lookup(ctx context.Context, targets []keyed) serviceLook
 func lookupEnvs(ctx context.Context, ids []string, concurrency int, fn func(id string) envResult) map[string]envResult {
 	out := make(map[string]envResult, len(ids))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(concurrency, 1))
-	for _, id := range ids {
-		wg.Go(func() {
-			var r envResult
-			select {
-			case sem <- struct{}{}:
-				if ctx.Err() != nil {
-					r.err = errors.New("not asked: the run's deadline passed before its turn")
-				} else {
-					r = fn(id)
-				}
-				<-sem
-			case <-ctx.Done():
-				r.err = errors.New("not asked: the run's deadline passed before its turn")
-			}
-			mu.Lock()
-			out[id] = r
-			mu.Unlock()
-		})
+	put := func(id string, r envResult) {
+		mu.Lock()
+		out[id] = r
+		mu.Unlock()
 	}
-	wg.Wait()
+	inTurns(ctx, len(ids), concurrency, func(i int) { put(ids[i], fn(ids[i])) },
+		func(i int) { put(ids[i], envResult{err: errNotAsked}) })
 	return out
 }

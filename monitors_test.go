@@ -170,32 +170,25 @@ func (a *mackerelAPI) handler(t *testing.T) http.Handler {
 		return slices.IndexFunc(a.monitors, func(m map[string]any) bool { return m["id"] == id })
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v0/monitors", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]any{"monitors": a.monitors})
-	})
-	mux.HandleFunc("POST /api/v0/monitors", func(w http.ResponseWriter, r *http.Request) {
-		m := a.record(w, r)
-		if m == nil {
-			return
-		}
-		a.nextID++
-		m["id"] = fmt.Sprintf("4gostats%03d", a.nextID)
-		a.monitors = append(a.monitors, m)
-		reply(w, m)
-	})
-	mux.HandleFunc("GET /api/v0/dashboards", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]any{"dashboards": a.dashboards})
-	})
-	mux.HandleFunc("POST /api/v0/dashboards", func(w http.ResponseWriter, r *http.Request) {
-		d := a.record(w, r)
-		if d == nil {
-			return
-		}
-		a.nextID++
-		d["id"] = fmt.Sprintf("5gostats%03d", a.nextID)
-		a.dashboards = append(a.dashboards, d)
-		reply(w, d)
-	})
+	// each kind: its list, and a POST that creates one with an id of its own
+	for kind, k := range map[string]struct {
+		held   *[]map[string]any
+		prefix string // of the ids it gives
+	}{"monitors": {&a.monitors, "4gostats"}, "dashboards": {&a.dashboards, "5gostats"}} {
+		mux.HandleFunc("GET /api/v0/"+kind, func(w http.ResponseWriter, r *http.Request) {
+			reply(w, map[string]any{kind: *k.held})
+		})
+		mux.HandleFunc("POST /api/v0/"+kind, func(w http.ResponseWriter, r *http.Request) {
+			m := a.record(w, r)
+			if m == nil {
+				return
+			}
+			a.nextID++
+			m["id"] = fmt.Sprintf("%s%03d", k.prefix, a.nextID)
+			*k.held = append(*k.held, m)
+			reply(w, m)
+		})
+	}
 	mux.HandleFunc("PUT /api/v0/monitors/{id}", func(w http.ResponseWriter, r *http.Request) {
 		i := index(r.PathValue("id"))
 		m := a.record(w, r)

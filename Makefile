@@ -11,12 +11,25 @@ TOOLS                        ?= .cache/bin
 TOOL_mackerel-agent          := github.com/mackerelio/mackerel-agent@v0.87.0
 TOOL_mkr                     := github.com/mackerelio/mkr@v0.65.0
 TOOL_mackerel-plugin-gostats := github.com/mackerelio/mackerel-agent-plugins@v0.91.0 mackerel-plugin-gostats
+# `make generate` only (internal/otlppb):
+TOOL_buf                     := github.com/bufbuild/buf@v1.75.0 cmd/buf
+TOOL_protoc-gen-go           := google.golang.org/protobuf@v1.36.12 cmd/protoc-gen-go
+TOOL_protoc-gen-go-vtproto   := github.com/planetscale/vtprotobuf@v0.6.0 cmd/protoc-gen-go-vtproto
 # The OpenTelemetry Collector of the OTLP tests is the one tool with a main of the project's own: its
 # module tools/otelcol pins its versions (go.mod, go.sum); $(TOOLS)/otelcol below builds it.
 
 .PHONY: build
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+## --- generated code ---
+# The OTLP metrics messages of the OTLP output (internal/otlppb): Go types (protoc-gen-go, the same
+# version as google.golang.org/protobuf in go.mod) and their marshaling and sizing (vtprotobuf), made
+# from the opentelemetry-proto files in internal/otlppb/proto. The generated files are committed; run
+# this after changing the .proto files, buf.gen.yaml or one of the three tools' versions.
+.PHONY: generate
+generate: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-vtproto
+	cd internal/otlppb && PATH=$(abspath $(TOOLS)):$$PATH buf generate
 
 ## --- test / demo (integration) ---
 GOTESTFLAGS ?=

@@ -25,10 +25,10 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
+	commonpb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/common/v1"
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
 
 const (

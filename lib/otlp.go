@@ -19,10 +19,10 @@ import (
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelenv"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
+	commonpb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/common/v1"
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
+	resourcepb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/resource/v1"
 )
 
 const (

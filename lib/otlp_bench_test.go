@@ -9,8 +9,8 @@ import (
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlpexport"
+	commonpb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/common/v1"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
-	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 )
 

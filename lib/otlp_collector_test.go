@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otelcoltest"
+	commonpb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/common/v1"
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
-	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 )
 
 const (

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlptest"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
 )
 
 // TestOTLPWriteRetried: through the OTLP output, an export the endpoint

@@ -30,8 +30,8 @@ import (
 	"testing"
 	"time"
 
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 

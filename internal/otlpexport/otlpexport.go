@@ -17,13 +17,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
 	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -104,7 +105,7 @@ func (e *Exporter) Send(ctx context.Context, resources []*metricspb.ResourceMetr
 	client := connect.NewClient[colmetricspb.ExportMetricsServiceRequest, colmetricspb.ExportMetricsServiceResponse](
 		hc, scheme+e.Endpoint+exportPath,
 		connect.WithGRPC(),
-		connect.WithCodec(sizedCodec{}),
+		connect.WithCodec(vtCodec{}),
 		// gzip at BestSpeed: a short-lived process compresses one request
 		// a run, and the default level costs more CPU than the third it
 		// saves on the wire is worth (docs/performance.md)
@@ -351,20 +352,20 @@ func (e *Exporter) line(s string) string {
 }
 
 // Requests puts the resources, in order, into as few export requests as
-// fit under limit bytes each (proto.Size, uncompressed). A resource bigger
+// fit under limit bytes each (encoded, uncompressed). A resource bigger
 // than limit on its own goes alone in a request.
 func Requests(resources []*metricspb.ResourceMetrics, limit int) []*colmetricspb.ExportMetricsServiceRequest {
 	reqs, _ := batches(resources, limit)
 	return reqs
 }
 
-// batches are Requests and the size of each. Sizing a message caches the
-// sizes of it and of everything in it (proto.Size), which sizedCodec uses.
+// batches are Requests and the size of each (SizeVT: generated code, no
+// reflection).
 func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetricspb.ExportMetricsServiceRequest, sizes []int) {
 	var cur *colmetricspb.ExportMetricsServiceRequest
 	for _, rm := range resources {
 		// field 1 of the request, length-delimited
-		n := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(rm))
+		n := protowire.SizeTag(1) + protowire.SizeBytes(rm.SizeVT())
 		if cur == nil || sizes[len(sizes)-1]+n > limit && len(cur.ResourceMetrics) > 0 {
 			cur = &colmetricspb.ExportMetricsServiceRequest{}
 			reqs, sizes = append(reqs, cur), append(sizes, 0)
@@ -372,35 +373,34 @@ func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetr
 		cur.ResourceMetrics = append(cur.ResourceMetrics, rm)
 		sizes[len(sizes)-1] += n
 	}
-	for _, req := range reqs {
-		cachedSizes.Size(req) // the requests' own, from their resources'
-	}
 	return reqs, sizes
 }
 
-// cachedSizes marshals and sizes with the sizes cached by an earlier Size
-// of the same, unchanged messages.
-var cachedSizes = proto.MarshalOptions{UseCachedSize: true}
+// vtCodec is connect's protobuf codec with the generated marshaling of the
+// OTLP messages (internal/otlppb): the export requests are marshaled
+// without protobuf's reflection, whose first use in a process costs more
+// than the marshaling itself. The answers are decoded as connect's own
+// codec does.
+type vtCodec struct{}
 
-// sizedCodec is connect's protobuf codec, but the requests it marshals were
-// sized by batches already: it reuses their cached sizes instead of walking
-// each request a second time to size it (a third of the marshaling's work).
-// The answers it unmarshals are decoded as connect's own codec does.
-type sizedCodec struct{}
+func (vtCodec) Name() string { return "proto" } // replaces connect's codec of that name
 
-func (sizedCodec) Name() string { return "proto" } // replaces connect's codec of that name
+func (c vtCodec) Marshal(m any) ([]byte, error) { return c.MarshalAppend(nil, m) }
 
-func (c sizedCodec) Marshal(m any) ([]byte, error) { return c.MarshalAppend(nil, m) }
-
-func (sizedCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
+func (vtCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
 	req, ok := m.(*colmetricspb.ExportMetricsServiceRequest)
 	if !ok {
 		return nil, fmt.Errorf("marshal %T: want an export request", m)
 	}
-	return cachedSizes.MarshalAppend(dst, req)
+	n := req.SizeVT()
+	dst = slices.Grow(dst, n)[:len(dst)+n]
+	if _, err := req.MarshalToSizedBufferVT(dst[len(dst)-n:]); err != nil {
+		return nil, fmt.Errorf("marshal %T: %w", m, err)
+	}
+	return dst, nil
 }
 
-func (sizedCodec) Unmarshal(b []byte, m any) error {
+func (vtCodec) Unmarshal(b []byte, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)

@@ -22,10 +22,10 @@ import (
 	"github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/testenv"
 
 	"connectrpc.com/connect"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
-	commonpb "go.opentelemetry.io/proto/slim/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/slim/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
+	commonpb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/common/v1"
+	metricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/metrics/v1"
+	resourcepb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/resource/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -101,6 +101,66 @@ func TestRequests(t *testing.T) {
 				t.Errorf("requests %q of %v bytes, want %q of %v", got, sizes, tt.want, tt.sizes)
 			}
 		})
+	}
+}
+
+// TestVTCodec: the generated marshaling makes the bytes protobuf's own
+// makes, of every kind of field a run sends, after what dst held.
+func TestVTCodec(t *testing.T) {
+	str := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	full := &metricspb.ResourceMetrics{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+			str("service.name", "checkout"),
+			{Key: "n", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: -3}}},
+			{Key: "b", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}},
+			{Key: "d", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 0.25}}},
+			{Key: "container.image.tags", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{
+				ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{{Value: &commonpb.AnyValue_StringValue{StringValue: "1.2"}}}}}}},
+		}},
+		ScopeMetrics: []*metricspb.ScopeMetrics{{
+			Scope: &commonpb.InstrumentationScope{Name: "mackerel-plugin-ecs-gostats", Version: "0.1.0"},
+			Metrics: []*metricspb.Metric{
+				{Name: "go.goroutine.count", Unit: "{goroutine}", Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{
+					DataPoints: []*metricspb.NumberDataPoint{{TimeUnixNano: 1700000000000000000, Value: &metricspb.NumberDataPoint_AsInt{AsInt: 12}}}}}},
+				{Name: "go.memory.allocated", Unit: "By", Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
+					AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE, IsMonotonic: true,
+					DataPoints: []*metricspb.NumberDataPoint{{StartTimeUnixNano: 1, TimeUnixNano: 2, Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: 1.5},
+						Attributes: []*commonpb.KeyValue{str("go.memory.type", "stack")}}}}}},
+			},
+			SchemaUrl: "https://opentelemetry.io/schemas/1.44.0",
+		}},
+		SchemaUrl: "https://opentelemetry.io/schemas/1.44.0",
+	}
+	tests := []struct {
+		name string
+		req  *colmetricspb.ExportMetricsServiceRequest
+	}{
+		{"empty", &colmetricspb.ExportMetricsServiceRequest{}},
+		{"every kind of field", &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{full, resource("a", 300)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := proto.Marshal(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := vtCodec{}.MarshalAppend([]byte("dst"), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, append([]byte("dst"), want...)) {
+				t.Errorf("MarshalAppend: %x\nwant dst then %x", got, want)
+			}
+			back := &colmetricspb.ExportMetricsServiceRequest{}
+			if err := (vtCodec{}).Unmarshal(got[3:], back); err != nil || !proto.Equal(back, tt.req) {
+				t.Errorf("the bytes decode to %v (%v), want %v", back, err, tt.req)
+			}
+		})
+	}
+	if _, err := (vtCodec{}).Marshal(&colmetricspb.ExportMetricsServiceResponse{}); err == nil {
+		t.Error("Marshal of a response: no error")
 	}
 }
 

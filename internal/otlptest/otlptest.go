@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	colmetricspb "go.opentelemetry.io/proto/slim/otlp/collector/metrics/v1"
+	colmetricspb "github.com/ecs-gostats/mackerel-plugin-ecs-gostats/internal/otlppb/collector/metrics/v1"
 )
 
 // ExportPath is the gRPC method an export calls.

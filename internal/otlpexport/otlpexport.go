@@ -377,10 +377,9 @@ func batches(resources []*metricspb.ResourceMetrics, limit int) (reqs []*colmetr
 }
 
 // vtCodec is connect's protobuf codec with the generated marshaling of the
-// OTLP messages (internal/otlppb): the export requests are marshaled
-// without protobuf's reflection, whose first use in a process costs more
-// than the marshaling itself. The answers are decoded as connect's own
-// codec does.
+// OTLP messages (internal/otlppb): the export requests are marshaled and
+// the answers decoded without protobuf's reflection, whose first use in a
+// process costs more than the marshaling itself.
 type vtCodec struct{}
 
 func (vtCodec) Name() string { return "proto" } // replaces connect's codec of that name
@@ -400,12 +399,20 @@ func (vtCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
 	return dst, nil
 }
 
+// Unmarshal decodes an export answer with its generated code, and what
+// else connect gives it (the google.rpc.Status of an error's details) as
+// connect's own codec does.
 func (vtCodec) Unmarshal(b []byte, m any) error {
-	msg, ok := m.(proto.Message)
-	if !ok {
+	var err error
+	switch msg := m.(type) {
+	case *colmetricspb.ExportMetricsServiceResponse:
+		err = msg.UnmarshalVT(b)
+	case proto.Message:
+		err = proto.Unmarshal(b, msg)
+	default:
 		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
 	}
-	if err := proto.Unmarshal(b, msg); err != nil {
+	if err != nil {
 		return fmt.Errorf("unmarshal into %T: %w", m, err)
 	}
 	return nil

@@ -154,13 +154,51 @@ func TestVTCodec(t *testing.T) {
 				t.Errorf("MarshalAppend: %x\nwant dst then %x", got, want)
 			}
 			back := &colmetricspb.ExportMetricsServiceRequest{}
-			if err := (vtCodec{}).Unmarshal(got[3:], back); err != nil || !proto.Equal(back, tt.req) {
+			if err := proto.Unmarshal(got[3:], back); err != nil || !proto.Equal(back, tt.req) {
 				t.Errorf("the bytes decode to %v (%v), want %v", back, err, tt.req)
 			}
 		})
 	}
 	if _, err := (vtCodec{}).Marshal(&colmetricspb.ExportMetricsServiceResponse{}); err == nil {
 		t.Error("Marshal of a response: no error")
+	}
+}
+
+// TestVTCodecResponse: the generated decoding reads what protobuf's own
+// marshaling makes of an answer, and refuses what is not one.
+func TestVTCodecResponse(t *testing.T) {
+	partial := &colmetricspb.ExportMetricsServiceResponse{PartialSuccess: &colmetricspb.ExportMetricsPartialSuccess{
+		RejectedDataPoints: 3, ErrorMessage: "3 data points without a name"}}
+	wire, err := proto.Marshal(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		b       []byte
+		into    any
+		want    *colmetricspb.ExportMetricsServiceResponse
+		wantErr string
+	}{
+		{"empty: a full success", nil, &colmetricspb.ExportMetricsServiceResponse{}, &colmetricspb.ExportMetricsServiceResponse{}, ""},
+		{"a partial success", wire, &colmetricspb.ExportMetricsServiceResponse{}, partial, ""},
+		{"cut short", wire[:len(wire)-2], &colmetricspb.ExportMetricsServiceResponse{}, nil,
+			"unmarshal into *v1.ExportMetricsServiceResponse: unexpected EOF"},
+		{"not a protobuf message", wire, &struct{}{}, nil, "unmarshal into *struct {}: not a protobuf message"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := vtCodec{}.Unmarshal(tt.b, tt.into)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !proto.Equal(tt.into.(*colmetricspb.ExportMetricsServiceResponse), tt.want) {
+				t.Errorf("decoded %v (%v), want %v", tt.into, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ require (
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/fukata/golang-stats-api-handler v1.0.0
 	github.com/jessevdk/go-flags v1.6.1
+	github.com/klauspost/compress v1.20.1
 	github.com/mackerelio/go-mackerel-plugin-helper v0.1.3
 	github.com/mackerelio/golib v1.2.1
 	github.com/planetscale/vtprotobuf v0.6.0

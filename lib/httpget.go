@@ -17,16 +17,19 @@ import (
 // endpoint) and the one way it asks.
 
 // newHTTPClient returns the client used for every HTTP call: no proxy, no
-// redirects, no keep-alive (each endpoint is asked once a run), no gzip
-// (promhttp would compress its answers), and dial and header timeouts as a
-// second bound behind the request context.
+// redirects, no gzip (promhttp would compress its answers), and dial and
+// header timeouts as a second bound behind the request context. Its
+// connections are kept alive: each endpoint is asked once a run (twice when
+// --format auto probes it), and a connection left open is closed by the
+// kernel when the process exits, in a worker of its own, where closing each
+// one in the run cost the run a close call and the TCP exchange behind it,
+// about a tenth of a run's CPU at 30 targets (docs/performance.md).
 func newHTTPClient(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                  nil,
 			DialContext:            dialer.DialContext,
-			DisableKeepAlives:      true,
 			DisableCompression:     true, // loopback and task addresses: gzip would cost both ends CPU for nothing
 			TLSHandshakeTimeout:    timeout,
 			ResponseHeaderTimeout:  timeout,

@@ -96,7 +96,7 @@ func TestECSAgentTargets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := ecsAgentStandIn(t)
-			tt.agent.URL, tt.agent.hc, tt.agent.timeout = srv.URL, newHTTPClient(time.Second), time.Second
+			tt.agent.URL, tt.agent.hc, tt.agent.timeout = srv.URL, newHTTPClient(time.Second, 128), time.Second
 			got, _, warnings, err := tt.agent.targets(context.Background(), tt.containers)
 			if err != nil {
 				t.Fatal(err)

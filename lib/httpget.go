@@ -18,18 +18,23 @@ import (
 
 // newHTTPClient returns the client used for every HTTP call: no proxy, no
 // redirects, no gzip (promhttp would compress its answers), and dial and
-// header timeouts as a second bound behind the request context. Its
-// connections are kept alive: each endpoint is asked once a run (twice when
-// --format auto probes it), and a connection left open is closed by the
-// kernel when the process exits, in a worker of its own, where closing each
-// one in the run cost the run a close call and the TCP exchange behind it,
-// about a tenth of a run's CPU at 30 targets (docs/performance.md).
-func newHTTPClient(timeout time.Duration) *http.Client {
+// header timeouts as a second bound behind the request context. Up to
+// maxIdle of its connections are kept alive (the scrapes in flight at once,
+// --concurrency), though each endpoint is asked once a run (twice when
+// --format auto probes it): a connection left open is closed by the kernel
+// when the process exits, in a worker of its own, where closing each one in
+// the run cost the run a close call and the TCP exchange behind it, about a
+// tenth of a run's CPU at 30 targets (docs/performance.md). Beyond maxIdle,
+// a connection is closed when its answer is read, so that a run over
+// thousands of targets does not hold their buffers to the end.
+func newHTTPClient(timeout time.Duration, maxIdle int) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                  nil,
 			DialContext:            dialer.DialContext,
+			MaxIdleConns:           maxIdle,
+			MaxIdleConnsPerHost:    maxIdle,
 			DisableCompression:     true, // loopback and task addresses: gzip would cost both ends CPU for nothing
 			TLSHandshakeTimeout:    timeout,
 			ResponseHeaderTimeout:  timeout,

@@ -119,7 +119,7 @@ func run(ctx context.Context, p parts, args []string, version string, stdout, st
 	measureTime := opts.Timeout - outs.reserve(opts.Timeout)
 	measureCtx, cancelMeasure := context.WithTimeout(ctx, measureTime)
 	defer cancelMeasure()
-	hc := newHTTPClient(measureTime)
+	hc := newHTTPClient(measureTime, opts.Concurrency)
 	src := p.source(opts.Source).open(opts, sourceEnv{hc: hc, formats: p.formats, timeout: measureTime, labels: outs.label()})
 	if c, ok := src.(io.Closer); ok { // a source's client of its API, for the run
 		defer c.Close()

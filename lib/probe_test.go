@@ -210,7 +210,7 @@ func TestAutoFailingTarget(t *testing.T) {
 func TestAutoUnknownLearntFormat(t *testing.T) {
 	port := fleet(t, 1, func(int) http.Handler { return realHandler })[0]
 	tg := target{ContainerID: "c0ffee", PrivatePort: 8080, Host: "127.0.0.1", Port: port}
-	s := scraper{hc: newHTTPClient(time.Second), formats: testFormats, scheme: "http", timeout: time.Second, concurrency: 1,
+	s := scraper{hc: newHTTPClient(time.Second, 128), formats: testFormats, scheme: "http", timeout: time.Second, concurrency: 1,
 		now: time.Now(), clock: time.Now, learnt: map[string]learnt{tg.identity(): {Format: "json", Path: "/stats"}}}
 	r := s.target(t.Context(), tg)
 	if r.cause != nil || r.how.format == nil || r.how.format.name() != "gostats" || r.how.formatFrom != "probe" ||

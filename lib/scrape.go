@@ -183,9 +183,25 @@ func (s scraper) scrapeError(r result) error {
 	if t.bad != nil {
 		return fmt.Errorf("container %s %s skipped: %w", t.ContainerName, t.ShortID(), r.cause)
 	}
-	path := r.how.path
-	if path == "" {
-		path = s.path
+	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(s.scheme, s.pathOf(r)), t.ContainerName, t.ShortID(), r.cause)
+}
+
+// pathOf is where r's target was asked, or, not asked before the deadline,
+// where target would have asked it first: its label's path, else the
+// flag's, else its format's default; none for a format still to be probed.
+func (s scraper) pathOf(r result) string {
+	t := r.target
+	switch {
+	case r.how.path != "":
+		return r.how.path
+	case t.Path != "":
+		return t.Path
+	case s.path != "":
+		return s.path
+	case t.format != nil:
+		return t.format.defaultPath()
+	case s.format != nil:
+		return s.format.defaultPath()
 	}
-	return fmt.Errorf("scrape %s (container %s %s): %w", t.URL(s.scheme, path), t.ContainerName, t.ShortID(), r.cause)
+	return ""
 }

@@ -2,6 +2,7 @@ package mpecsgostats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -101,7 +102,7 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 			Host: addr.IP.String(), Port: uint16(addr.Port), HostPort: uint16(addr.Port)}, key: name}
 	}
 	run := func(concurrency int, targets ...keyed) []result {
-		s := scraper{hc: newHTTPClient(time.Second), formats: testFormats, scheme: "http", path: "/stats", format: gostatsFormat{},
+		s := scraper{hc: newHTTPClient(time.Second, 128), formats: testFormats, scheme: "http", path: "/stats", format: gostatsFormat{},
 			timeout: time.Second, concurrency: concurrency, now: time.Now(), clock: time.Now}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		defer cancel()
@@ -133,6 +134,37 @@ func TestScrapeBoundedByDeadline(t *testing.T) {
 	}
 }
 
+// TestScrapeErrorURL: a target the deadline left no turn names the URL it
+// would have been asked at, as one that was asked does.
+func TestScrapeErrorURL(t *testing.T) {
+	notAsked := errors.New("not scraped: 2 others still in flight at the deadline (see --concurrency)")
+	tests := []struct {
+		name   string
+		s      scraper
+		target target
+		how    how
+		want   string
+	}{
+		{"asked", scraper{format: gostatsFormat{}}, target{}, how{path: "/probed"}, "http://127.0.0.1:8080/probed"},
+		{"the default format's path", scraper{format: gostatsFormat{}}, target{}, how{}, "http://127.0.0.1:8080/stats"},
+		{"the flag's path", scraper{format: gostatsFormat{}, path: "/custom"}, target{}, how{}, "http://127.0.0.1:8080/custom"},
+		{"the label's path", scraper{format: gostatsFormat{}, path: "/custom"}, target{Path: "/own"}, how{}, "http://127.0.0.1:8080/own"},
+		{"the label's format", scraper{format: gostatsFormat{}}, target{format: prometheusFormat{}}, how{}, "http://127.0.0.1:8080/metrics"},
+		{"--format auto, not probed", scraper{}, target{}, how{}, "http://127.0.0.1:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.s.scheme = "http"
+			tt.target.ContainerID, tt.target.ContainerName, tt.target.Host, tt.target.Port = "0123456789abcdef", "web", "127.0.0.1", 8080
+			err := tt.s.scrapeError(result{target: tt.target, how: tt.how, cause: notAsked})
+			want := "scrape " + tt.want + " (container web 0123456789ab): " + notAsked.Error()
+			if err.Error() != want {
+				t.Errorf("%v\nwant %s", err, want)
+			}
+		})
+	}
+}
+
 // scrapeURL scrapes the endpoint at rawURL as a run does, read as f, within
 // timeout.
 func scrapeURL(t *testing.T, f format, rawURL string, timeout time.Duration) result {
@@ -145,7 +177,7 @@ func scrapeURL(t *testing.T, f format, rawURL string, timeout time.Duration) res
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := scraper{hc: newHTTPClient(timeout), formats: testFormats, scheme: u.Scheme, path: u.RequestURI(), format: f, timeout: timeout,
+	s := scraper{hc: newHTTPClient(timeout, 128), formats: testFormats, scheme: u.Scheme, path: u.RequestURI(), format: f, timeout: timeout,
 		concurrency: 1, now: time.Now(), clock: time.Now}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -112,7 +112,7 @@ func TestTaskMetadataTargets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := taskMetadataStandIn(t, tt.answer)
-			tt.s.URL, tt.s.hc = srv.URL, newHTTPClient(time.Second)
+			tt.s.URL, tt.s.hc = srv.URL, newHTTPClient(time.Second, 128)
 			f, err := tt.s.discover(context.Background())
 			if err != nil || len(f.warnings) > 0 {
 				t.Fatalf("err %v, warnings %q", err, f.warnings)

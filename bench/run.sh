@@ -489,6 +489,15 @@ if grep -q '^engine-mixed ' "$work/results"; then
 	}'
 fi
 
+# The plugin's CPU over the floor's, where both ran: by medians and paired.
+for key in $(awk '$2 == "floor" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
+	s=${key%%:*} n=${key##*:}
+	[ -n "$(col "$s" plugin "$n" 5)" ] || continue
+	awk -v s="$s" -v n="$n" -v c1="$(col "$s" plugin "$n" 5)" -v c0="$(col "$s" floor "$n" 5)" \
+		-v pc="$(pair "$s" plugin "$n" floor 5)" 'BEGIN {
+		printf "%s N=%d: plugin over floor: CPU %.2fx (%+.1f ms; paired %.2fx)\n", s, n, c1 / c0, (c1 - c0) * 1000, pc
+	}'
+done
 # The OTLP scenarios: each run with the push over the same rounds' runs without it.
 for key in $(awk '$2 == "baseline" {print $1 ":" $3}' "$work/results" | awk '!seen[$0]++'); do
 	s=${key%%:*} n=${key##*:}

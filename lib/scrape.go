@@ -99,17 +99,8 @@ func (s scraper) target(ctx context.Context, t target) result {
 	if t.bad != nil {
 		return result{target: t, cause: t.bad}
 	}
-	h := how{format: s.format, formatFrom: s.formatFrom, path: s.path, pathFrom: "flag"}
-	if t.format != nil {
-		h.format, h.formatFrom = t.format, "label"
-	}
-	if t.Path != "" {
-		h.path, h.pathFrom = t.Path, "label"
-	}
+	h := s.planned(t)
 	if h.format != nil {
-		if h.path == "" {
-			h.path, h.pathFrom = h.format.defaultPath(), "default"
-		}
 		return s.fetch(ctx, t, h)
 	}
 
@@ -187,21 +178,28 @@ func (s scraper) scrapeError(r result) error {
 }
 
 // pathOf is where r's target was asked, or, not asked before the deadline,
-// where target would have asked it first: its label's path, else the
-// flag's, else its format's default; none for a format still to be probed.
+// where it would have been asked first (none for a format still to be
+// probed).
 func (s scraper) pathOf(r result) string {
-	t := r.target
-	switch {
-	case r.how.path != "":
+	if r.how.path != "" {
 		return r.how.path
-	case t.Path != "":
-		return t.Path
-	case s.path != "":
-		return s.path
-	case t.format != nil:
-		return t.format.defaultPath()
-	case s.format != nil:
-		return s.format.defaultPath()
 	}
-	return ""
+	return s.planned(r.target).path
+}
+
+// planned is how t is asked before anything is learnt of it: with its
+// label's format and path, else the flags', else the format's default
+// path; no format (and the flag's path, if any) with --format auto.
+func (s scraper) planned(t target) how {
+	h := how{format: s.format, formatFrom: s.formatFrom, path: s.path, pathFrom: "flag"}
+	if t.format != nil {
+		h.format, h.formatFrom = t.format, "label"
+	}
+	if t.Path != "" {
+		h.path, h.pathFrom = t.Path, "label"
+	}
+	if h.format != nil && h.path == "" {
+		h.path, h.pathFrom = h.format.defaultPath(), "default"
+	}
+	return h
 }

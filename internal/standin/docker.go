@@ -95,8 +95,7 @@ type Docker struct {
 	Faults map[string]string
 
 	mu       sync.Mutex
-	requests []string
-	uris     []string
+	requests []string       // "METHOD /path?query"
 	served   map[string]int // stats answers given, by id
 	srv      *http.Server
 	sock     string
@@ -182,7 +181,11 @@ func (d *Docker) Close() error {
 func (d *Docker) Requests() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]string(nil), d.requests...)
+	out := make([]string, len(d.requests))
+	for i, r := range d.requests {
+		out[i], _, _ = strings.Cut(r, "?")
+	}
+	return out
 }
 
 // RequestURIs returns the requests served so far, as "METHOD /path?query",
@@ -190,7 +193,7 @@ func (d *Docker) Requests() []string {
 func (d *Docker) RequestURIs() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]string(nil), d.uris...)
+	return append([]string(nil), d.requests...)
 }
 
 // Calls counts the requests served so far whose "METHOD /path" (without
@@ -214,8 +217,11 @@ var versionedPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 
 func (d *Docker) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	d.requests = append(d.requests, r.Method+" "+r.URL.Path)
-	d.uris = append(d.uris, r.Method+" "+r.URL.RequestURI())
+	req := r.Method + " " + r.URL.Path
+	if r.URL.RawQuery != "" {
+		req += "?" + r.URL.RawQuery
+	}
+	d.requests = append(d.requests, req)
 	d.mu.Unlock()
 
 	max, min, server := or(d.APIVersion, DockerAPIVersion), or(d.MinAPIVersion, DockerMinAPIVersion), or(d.ServerVersion, DockerServerVersion)
